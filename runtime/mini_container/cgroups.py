@@ -1,0 +1,322 @@
+"""cgroup v1, v2 and hybrid layouts behind one small interface.
+
+The layout is read from /proc/self/mountinfo; managers take their mount points as plain paths,
+so unit tests drive them against fixture directory trees.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+
+from .errors import ContainerError
+
+CONTROLLERS = ("memory", "pids")
+_RUN_NAME = re.compile(r"^(\d+)-[0-9a-f]+$")  # <runtime pid>-<random>: the sweep's key
+
+
+@dataclass
+class Layout:
+    """Where cgroup hierarchies are mounted. kind: 'v2', 'v1' or 'hybrid'."""
+
+    unified: str | None = None
+    v1: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        if self.v1:
+            return "hybrid" if self.unified else "v1"
+        return "v2"
+
+    @property
+    def version(self) -> str:
+        """The API the runtime uses: v1 as soon as memory or pids sits on a v1 hierarchy."""
+        return "v1" if any(c in self.v1 for c in CONTROLLERS) else "v2"
+
+
+def parse_mountinfo(text: str) -> Layout:
+    layout = Layout()
+    for line in text.splitlines():
+        head, _, tail = line.partition(" - ")
+        fields, tail_fields = head.split(), tail.split()
+        if len(fields) < 5 or len(tail_fields) < 3 or fields[3] != "/":
+            continue
+        fstype, mount_point, options = tail_fields[0], fields[4], tail_fields[2].split(",")
+        if fstype == "cgroup2" and layout.unified is None:
+            layout.unified = mount_point
+        elif fstype == "cgroup":
+            for opt in options:
+                if opt in CONTROLLERS and opt not in layout.v1:
+                    layout.v1[opt] = mount_point
+    return layout
+
+
+def read_layout(mountinfo: str = "/proc/self/mountinfo") -> Layout:
+    with open(mountinfo) as f:
+        layout = parse_mountinfo(f.read())
+    if layout.version == "v2" and layout.unified is None:
+        raise ContainerError("no cgroup filesystem is mounted (looked for cgroup2 and cgroup v1)")
+    return layout
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise ContainerError(f"cgroup: cannot write {value.strip()!r} to {path}: {e.strerror}") from None
+
+
+def _counter(path: str, key: str) -> int:
+    try:
+        for line in _read(path).splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except OSError:
+        pass
+    return 0
+
+
+def _optional_int(path: str) -> int | None:
+    try:
+        return int(_read(path).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pids(directory: str) -> list[int]:
+    try:
+        return [int(p) for p in _read(os.path.join(directory, "cgroup.procs")).split()]
+    except OSError:
+        return []
+
+
+def _kill_and_remove(directory: str, timeout: float = 5.0) -> None:
+    """SIGKILL whatever is left, then rmdir (EBUSY until the last task has exited)."""
+    kill_file = os.path.join(directory, "cgroup.kill")
+    if os.path.exists(kill_file):
+        try:
+            _write(kill_file, "1")
+        except ContainerError:
+            pass
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in _pids(directory):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise ContainerError(f"cgroup: cannot remove {directory}: {e.strerror}") from None
+        time.sleep(0.005)
+
+
+class Cgroup:
+    """One container's cgroup. Subclasses know where the files are."""
+
+    version = ""
+
+    def __init__(self, parent: str, name: str) -> None:
+        self.parent = parent.strip("/")
+        self.name = name
+
+    def directories(self) -> list[str]:
+        raise NotImplementedError
+
+    def create(self, memory: int | None, pids: int | None) -> None:
+        raise NotImplementedError
+
+    def add(self, pid: int) -> None:
+        for directory in self.directories():
+            _write(os.path.join(directory, "cgroup.procs"), str(pid))
+
+    def oom_kills(self) -> int:
+        raise NotImplementedError
+
+    def memory_peak(self) -> int | None:
+        raise NotImplementedError
+
+    def pids_peak(self) -> int | None:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        errors = []
+        for directory in self.directories():
+            try:
+                _kill_and_remove(directory)
+            except ContainerError as e:
+                errors.append(str(e))
+        if errors:
+            raise ContainerError("; ".join(errors))
+
+
+class CgroupV2(Cgroup):
+    version = "v2"
+
+    def __init__(self, mount: str, parent: str, name: str) -> None:
+        super().__init__(parent, name)
+        self.mount = mount
+        self.path = os.path.join(mount, self.parent, name)
+
+    def directories(self) -> list[str]:
+        return [self.path]
+
+    def create(self, memory: int | None, pids: int | None) -> None:
+        available = _read(os.path.join(self.mount, "cgroup.controllers")).split()
+        wanted = [c for c in CONTROLLERS if c in available]
+        for controller, limit in (("memory", memory), ("pids", pids)):
+            if limit is not None and controller not in wanted:
+                raise ContainerError(f"cgroup v2: the {controller} controller is not available")
+        # Each level must delegate the controllers to the next, from the root down; the
+        # parent itself holds no process (the "no internal processes" rule).
+        level = self.mount
+        for part in [p for p in self.parent.split("/") if p]:
+            self._enable(level, wanted)
+            level = os.path.join(level, part)
+            os.makedirs(level, exist_ok=True)
+        self._enable(level, wanted)
+        try:
+            os.mkdir(self.path)
+        except OSError as e:
+            raise ContainerError(f"cgroup: cannot create {self.path}: {e.strerror}") from None
+        try:
+            if memory is not None:
+                _write(os.path.join(self.path, "memory.max"), str(memory))
+                swap = os.path.join(self.path, "memory.swap.max")
+                if os.path.exists(swap):
+                    _write(swap, "0")  # swap must not extend the limit
+            if pids is not None:
+                _write(os.path.join(self.path, "pids.max"), str(pids))
+        except ContainerError:
+            self.remove()
+            raise
+
+    @staticmethod
+    def _enable(directory: str, controllers: list[str]) -> None:
+        control = os.path.join(directory, "cgroup.subtree_control")
+        try:
+            enabled = _read(control).split()
+        except FileNotFoundError:
+            enabled = []
+        missing = [c for c in controllers if c not in enabled]
+        if missing:
+            _write(control, " ".join(f"+{c}" for c in missing))
+
+    def oom_kills(self) -> int:
+        return _counter(os.path.join(self.path, "memory.events"), "oom_kill")
+
+    def memory_peak(self) -> int | None:
+        return _optional_int(os.path.join(self.path, "memory.peak"))
+
+    def pids_peak(self) -> int | None:
+        return _optional_int(os.path.join(self.path, "pids.peak"))
+
+
+class CgroupV1(Cgroup):
+    version = "v1"
+
+    def __init__(self, mounts: dict[str, str], parent: str, name: str) -> None:
+        super().__init__(parent, name)
+        self.paths = {c: os.path.join(m, self.parent, name) for c, m in mounts.items() if c in CONTROLLERS}
+
+    def directories(self) -> list[str]:
+        return list(self.paths.values())
+
+    def create(self, memory: int | None, pids: int | None) -> None:
+        for controller, limit in (("memory", memory), ("pids", pids)):
+            if limit is not None and controller not in self.paths:
+                raise ContainerError(f"cgroup v1: the {controller} controller is not mounted")
+        made: list[str] = []
+        try:
+            for path in self.paths.values():
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.mkdir(path)
+                made.append(path)
+            if memory is not None:
+                mem = self.paths["memory"]
+                _write(os.path.join(mem, "memory.limit_in_bytes"), str(memory))
+                memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
+                if os.path.exists(memsw):
+                    _write(memsw, str(memory))  # after the plain limit: memsw must be >= it
+            if pids is not None:
+                _write(os.path.join(self.paths["pids"], "pids.max"), str(pids))
+        except OSError as e:
+            for path in made:
+                _kill_and_remove(path)
+            raise ContainerError(f"cgroup: cannot create {e.filename}: {e.strerror}") from None
+        except ContainerError:
+            for path in made:
+                _kill_and_remove(path)
+            raise
+
+    def oom_kills(self) -> int:
+        if "memory" not in self.paths:
+            return 0
+        return _counter(os.path.join(self.paths["memory"], "memory.oom_control"), "oom_kill")
+
+    def memory_peak(self) -> int | None:
+        if "memory" not in self.paths:
+            return None
+        return _optional_int(os.path.join(self.paths["memory"], "memory.max_usage_in_bytes"))
+
+    def pids_peak(self) -> int | None:
+        if "pids" not in self.paths:
+            return None
+        return _optional_int(os.path.join(self.paths["pids"], "pids.peak"))
+
+
+def for_layout(layout: Layout, parent: str, name: str) -> Cgroup:
+    if layout.version == "v1":
+        return CgroupV1(layout.v1, parent, name)
+    assert layout.unified is not None
+    return CgroupV2(layout.unified, parent, name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(layout: Layout, parent: str) -> list[str]:
+    """Remove cgroups left by runs whose runtime was killed. Returns what was removed."""
+    parent = parent.strip("/")
+    bases = [os.path.join(m, parent) for c, m in layout.v1.items() if c in CONTROLLERS]
+    if layout.version == "v2" and layout.unified:
+        bases = [os.path.join(layout.unified, parent)]
+    removed = []
+    for base in bases:
+        try:
+            entries = os.listdir(base)
+        except OSError:
+            continue
+        for entry in entries:
+            match = _RUN_NAME.match(entry)
+            if match and not _alive(int(match.group(1))):
+                path = os.path.join(base, entry)
+                try:
+                    _kill_and_remove(path, timeout=1.0)
+                    removed.append(path)
+                except ContainerError:
+                    pass  # still busy: the next run tries again
+    return removed

@@ -1,0 +1,268 @@
+"""Run one container: plan in the runtime, set up in the child, supervise, clean up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import NoReturn
+
+from . import capabilities, cgroups, executable, process, rootfs, users
+from .cli import Config, print_error
+from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OOM, EXIT_RUNTIME, ContainerError
+from .report import write_report
+from .syscalls import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUTS,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    Kernel,
+    SyscallError,
+)
+from .units import format_mib
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before fork, so the child only makes kernel calls."""
+
+    config: Config
+    id: str
+    user: users.User
+    caps: capabilities.CapSets
+    top_cap: int
+    exe: str
+    argv: list[str]
+    env: dict[str, str]
+    hostname: str
+    workdir: str
+    namespaces: int
+
+
+def prepare(config: Config) -> Plan:
+    token = secrets.token_hex(6)
+    user = users.resolve(config.user, config.rootfs)
+    top = capabilities.last_cap()
+    caps = capabilities.compute(config.cap_add, config.cap_drop, user.uid, top)
+    hostname = config.hostname or token
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": user.home}
+    if "TERM" in os.environ and sys.stdin.isatty():
+        env["TERM"] = os.environ["TERM"]
+    for entry in config.env:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    workdir = config.workdir or "/"
+    exe = executable.resolve(config.rootfs, config.command, env["PATH"], workdir)
+    executable.check_runnable(config.rootfs, exe)
+    namespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
+    if config.net == "none":
+        namespaces |= CLONE_NEWNET
+    return Plan(
+        config=config,
+        id=f"{os.getpid()}-{token}",
+        user=user,
+        caps=caps,
+        top_cap=top,
+        exe=exe,
+        argv=[config.command, *config.args],
+        env=env,
+        hostname=hostname,
+        workdir=workdir,
+        namespaces=namespaces,
+    )
+
+
+def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn:
+    """The container's side, top to bottom. Runs as PID 1 of the new PID namespace."""
+    root = plan.config.rootfs
+    k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the runtime, even mid-setup
+    ns_last_pid = _open_ns_last_pid(plan)  # before our mounts hide the host's /proc/sys
+    k.unshare(plan.namespaces)
+    rootfs.make_mounts_private(k)
+    rootfs.bind_rootfs(k, root)
+    rootfs.mount_volumes(k, root, plan.config.volumes)
+    rootfs.mount_proc(k, root)
+    rootfs.mount_dev(k, root)
+    rootfs.mount_sys(k, root)
+    rootfs.mask_paths(k, root)
+    rootfs.pivot(k, root)
+    if plan.namespaces & CLONE_NEWNET:
+        k.set_link_up("lo")
+    k.sethostname(plan.hostname)
+    # why: the runtime moves us into the cgroup only now, so Python's own setup is not
+    # charged to the workload; then the cgroup namespace must come after the move so that
+    # its root is the container's cgroup
+    channel.tell("ready")
+    channel.wait_for_go()
+    k.unshare(CLONE_NEWCGROUP)
+    if ns_last_pid is not None:
+        _become_init_and_fork(plan, k, channel, ns_last_pid)
+    _enter_workdir(k, plan.workdir)
+    capabilities.apply_bounding(k, plan.caps, plan.top_cap)  # needs CAP_SETPCAP: before setuid
+    k.prctl(PR_SET_KEEPCAPS, 1)  # why: keep the permitted set across setuid to a non-root uid
+    k.setgroups([])
+    k.setresgid(plan.user.gid)
+    k.setresuid(plan.user.uid)
+    capabilities.apply_process_sets(k, plan.caps, plan.top_cap)
+    k.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # why: a uid change clears it; set it again
+    if not channel.runtime_alive():
+        os._exit(EXIT_RUNTIME)  # the runtime died before PDEATHSIG was re-armed
+    k.set_cloexec_from(3)  # only 0, 1, 2 cross into the container (CVE-2024-21626)
+    k.reset_signals()
+    k.execve(plan.exe, plan.argv, plan.env)
+    raise AssertionError("execve returned")
+
+
+def _open_ns_last_pid(plan: Plan) -> int | None:
+    if plan.config.pid == 1:
+        return None
+    # Writes act on the writer's PID namespace, so the host's file works from in here.
+    return os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY | os.O_CLOEXEC)
+
+
+def _become_init_and_fork(plan: Plan, k: Kernel, channel: process.Channel, ns_last_pid: int) -> None:
+    """Fork the command at the requested PID; this process stays behind as PID 1 (the init)."""
+    k.write_fd(ns_last_pid, str(plan.config.pid - 1), "/proc/sys/kernel/ns_last_pid")
+    os.close(ns_last_pid)
+    pid = k.fork()
+    if pid == 0:
+        return  # the command's side: carry on with the sequence
+    _drop_init_privileges(plan, k)
+    process.run_init(pid, channel)
+
+
+def _drop_init_privileges(plan: Plan, k: Kernel) -> None:
+    """The init stays root in the container but holds no more than the command's root would."""
+    init_caps = capabilities.compute(plan.config.cap_add, plan.config.cap_drop, 0, plan.top_cap)
+    capabilities.apply_bounding(k, init_caps, plan.top_cap)
+    capabilities.apply_process_sets(k, init_caps, plan.top_cap)
+    k.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    k.chdir("/")
+
+
+def _enter_workdir(k: Kernel, workdir: str) -> None:
+    current = ""
+    for part in [p for p in workdir.split("/") if p]:
+        current = f"{current}/{part}"
+        if k.stat_kind(current) is None:
+            k.mkdir(current)
+    k.chdir(workdir)
+
+
+def _exec_failure(err: SyscallError, plan: Plan) -> ContainerError:
+    if err.call != "execve":
+        return ContainerError(f"container setup failed: {err}")
+    if err.errno == 2:  # ENOENT on a file we found: its ELF interpreter (ld.so) is missing
+        return ContainerError(
+            f"cannot execute {plan.exe}: {err.strerror} (is its dynamic loader in the rootfs?)",
+            EXIT_NOT_FOUND,
+        )
+    return ContainerError(f"cannot execute {plan.exe}: {err.strerror}", EXIT_NOT_EXECUTABLE)
+
+
+def _child(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn:
+    channel.as_child()
+    try:
+        setup_container(plan, k, channel)
+    except SyscallError as e:
+        failure = _exec_failure(e, plan)
+    except ContainerError as e:
+        failure = e
+    except BaseException as e:  # noqa: BLE001 - anything else must still reach the user
+        failure = ContainerError(f"container setup failed: {type(e).__name__}: {e}")
+    try:
+        channel.tell(f"error {failure.exit_code} {failure.message}")
+    finally:
+        os._exit(failure.exit_code)
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    signal: int | None
+    oom_killed: bool
+    message: str | None
+    duration: float
+
+
+def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel) -> Outcome:
+    channel = process.Channel()
+    process.block_signals()
+    # why: only children enter a new PID namespace; the runtime stays outside to supervise
+    k.unshare(CLONE_NEWPID)
+    started = time.monotonic()
+    pid = k.fork()
+    if pid == 0:
+        _child(plan, k, channel)
+    channel.as_runtime()
+    first = channel.read_line()
+    try:
+        if first == "ready":
+            cgroup.add(pid)
+            channel.go()
+    except ContainerError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    status = process.supervise(pid)
+    duration = time.monotonic() - started
+    code, sig = process.decode(status)
+    message = None
+    for line in [first, *channel.read_rest()]:
+        kind, _, rest = line.partition(" ")
+        if kind == "error":
+            number, _, message = rest.partition(" ")
+            code, sig = int(number), None
+        elif kind == "status":  # from our init: the command's own status
+            code, sig = process.decode(int(rest))
+    oom = cgroup.oom_kills() > 0
+    return Outcome(code, sig, oom, message, duration)
+
+
+def run(config: Config, k: Kernel | None = None) -> int:
+    if os.geteuid() != 0:
+        raise ContainerError("must run as root (try: sudo mini-container ...)")
+    plan = prepare(config)
+    kernel = k or Kernel()
+    layout = cgroups.read_layout()
+    cgroups.sweep(layout, config.cgroup_parent)
+    cgroup = cgroups.for_layout(layout, config.cgroup_parent, plan.id)
+    cgroup.create(config.memory, config.nproc)
+    try:
+        outcome = _start_and_wait(plan, cgroup, kernel)
+        memory_peak, pids_peak = cgroup.memory_peak(), cgroup.pids_peak()
+    finally:
+        cgroup.remove()
+    if outcome.message:
+        print_error(outcome.message)
+    limit = format_mib(config.memory) if config.memory else "no limit set"
+    if outcome.oom_killed and outcome.exit_code == EXIT_OOM:
+        print_error(f"killed by the OOM killer (limit {limit})")
+    elif outcome.oom_killed:
+        print_error(f"a process in the container was killed by the OOM killer (limit {limit})")
+    if config.report:
+        write_report(
+            config.report,
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            oom_killed=outcome.oom_killed,
+            memory_peak_bytes=memory_peak,
+            pids_peak=pids_peak,
+            duration_seconds=round(outcome.duration, 6),
+            cgroup_version=cgroup.version,
+            memory_limit_bytes=config.memory,
+            pids_limit=config.nproc,
+            error=outcome.message,
+        )
+    return outcome.exit_code

@@ -1,0 +1,14 @@
+"""--report FILE: one JSON object describing the run, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def write_report(path: str, **fields: object) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(fields, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,270 @@
+"""The one thin layer through which the runtime talks to the kernel.
+
+Every call the container setup makes goes through a `Kernel` object, so unit tests can swap in a
+recording fake (tests/unit/fake_kernel.py) and check the order of calls without root. Failures raise
+`SyscallError`, which names the call, the path and the errno.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl  # imported here, not lazily: after pivot_root the host's stdlib is out of reach
+import os
+import platform
+import signal
+import socket
+import stat
+import struct
+
+# clone/unshare flags (linux/sched.h)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount flags (linux/mount.h)
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 0x2
+
+# prctl options (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# Only for libcs that lack a wrapper; close_range has one number on every architecture.
+_SYSCALL_NUMBERS = {
+    "x86_64": {"pivot_root": 155, "close_range": 436},
+    "aarch64": {"pivot_root": 41, "close_range": 436},
+}
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+class SyscallError(OSError):
+    """A failed kernel call, with its name and the path it was about."""
+
+    def __init__(self, call: str, err: int, path: str | None = None) -> None:
+        super().__init__(err, os.strerror(err), path)
+        self.call = call
+
+    def __str__(self) -> str:
+        where = f" {self.filename}" if self.filename else ""
+        name = errno.errorcode.get(self.errno or 0, str(self.errno))
+        return f"{self.call}{where}: {self.strerror} ({name})"
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+class Kernel:
+    """Real kernel calls. Method names follow the syscalls; paths are str."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._libc = libc
+        c_char_p, c_ulong, c_int = ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int
+        libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_char_p]
+        libc.umount2.argtypes = [c_char_p, c_int]
+        libc.unshare.argtypes = [c_int]
+        libc.sethostname.argtypes = [c_char_p, ctypes.c_size_t]
+        libc.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
+        libc.capset.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
+        libc.syscall.restype = ctypes.c_long
+        self._numbers = _SYSCALL_NUMBERS.get(platform.machine(), {})
+
+    def _check(self, result: int, call: str, path: str | None = None) -> int:
+        if result < 0:
+            raise SyscallError(call, ctypes.get_errno(), path)
+        return result
+
+    def _wrapper(self, name: str, argtypes: list[type]) -> ctypes._CFuncPtr | None:
+        fn = getattr(self._libc, name, None)
+        if fn is not None:
+            fn.argtypes = argtypes
+        return fn
+
+    # namespaces ---------------------------------------------------------------------------
+    def unshare(self, flags: int) -> None:
+        self._check(self._libc.unshare(flags), "unshare")
+
+    # mounts -------------------------------------------------------------------------------
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+        enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+        rc = self._libc.mount(enc(source), target.encode(), enc(fstype), flags, enc(data))
+        self._check(rc, f"mount {fstype or source or ''} on".strip(), target)
+
+    def umount2(self, target: str, flags: int) -> None:
+        self._check(self._libc.umount2(target.encode(), flags), "umount2", target)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        fn = self._wrapper("pivot_root", [ctypes.c_char_p, ctypes.c_char_p])
+        if fn is not None:
+            rc = fn(new_root.encode(), put_old.encode())
+        else:
+            rc = self._libc.syscall(self._numbers["pivot_root"], new_root.encode(), put_old.encode())
+        self._check(rc, "pivot_root", new_root)
+
+    # files --------------------------------------------------------------------------------
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise SyscallError("mkdir", e.errno or 0, path) from None
+
+    def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
+        try:
+            os.mknod(path, mode, os.makedev(major, minor))
+            os.chmod(path, mode & 0o7777)  # why: mknod honours the umask
+        except OSError as e:
+            raise SyscallError("mknod", e.errno or 0, path) from None
+
+    def symlink(self, target: str, path: str) -> None:
+        try:
+            os.symlink(target, path)
+        except OSError as e:
+            raise SyscallError("symlink", e.errno or 0, path) from None
+
+    def touch(self, path: str) -> None:
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        except OSError as e:
+            raise SyscallError("open", e.errno or 0, path) from None
+
+    def chdir(self, path: str) -> None:
+        try:
+            os.chdir(path)
+        except OSError as e:
+            raise SyscallError("chdir", e.errno or 0, path) from None
+
+    def write_file(self, path: str, data: str) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, data.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise SyscallError("write", e.errno or 0, path) from None
+
+    def write_fd(self, fd: int, data: str, what: str) -> None:
+        try:
+            os.write(fd, data.encode())
+        except OSError as e:
+            raise SyscallError("write", e.errno or 0, what) from None
+
+    def stat_kind(self, path: str) -> str | None:
+        """'dir', 'file' (anything else that exists) or None."""
+        try:
+            return "dir" if stat.S_ISDIR(os.stat(path).st_mode) else "file"
+        except OSError:
+            return None
+
+    # identity -----------------------------------------------------------------------------
+    def sethostname(self, name: str) -> None:
+        raw = name.encode()
+        self._check(self._libc.sethostname(raw, len(raw)), "sethostname", name)
+
+    def setgroups(self, groups: list[int]) -> None:
+        try:
+            os.setgroups(groups)
+        except OSError as e:
+            raise SyscallError("setgroups", e.errno or 0) from None
+
+    def setresgid(self, gid: int) -> None:
+        try:
+            os.setresgid(gid, gid, gid)
+        except OSError as e:
+            raise SyscallError("setresgid", e.errno or 0, str(gid)) from None
+
+    def setresuid(self, uid: int) -> None:
+        try:
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            raise SyscallError("setresuid", e.errno or 0, str(uid)) from None
+
+    # capabilities and process attributes -------------------------------------------------
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        return self._check(self._libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        for i, shift in enumerate((0, 32)):
+            data[i].effective = (effective >> shift) & 0xFFFFFFFF
+            data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+            data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+        self._check(self._libc.capset(ctypes.byref(header), data), "capset")
+
+    def set_cloexec_from(self, first_fd: int) -> None:
+        """Mark every fd >= first_fd close-on-exec (CVE-2024-21626: no host fd may leak)."""
+        fn = self._wrapper("close_range", [ctypes.c_uint, ctypes.c_uint, ctypes.c_int])
+        if fn is not None:
+            rc = fn(first_fd, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+        else:
+            rc = self._libc.syscall(self._numbers.get("close_range", 436), first_fd, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+        if rc == 0:
+            return
+        # Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk the fd table instead.
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd >= first_fd:
+                try:
+                    os.set_inheritable(fd, False)
+                except OSError:
+                    pass  # the directory fd listdir used is already gone
+
+    def set_link_up(self, ifname: str) -> None:
+        """Bring an interface up (the loopback of a fresh network namespace starts down)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH22x", ifname.encode(), 0)
+            try:
+                flags = struct.unpack("16sH22x", fcntl.ioctl(s, _SIOCGIFFLAGS, req))[1]
+                fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH22x", ifname.encode(), flags | _IFF_UP))
+            except OSError as e:
+                raise SyscallError("ioctl(SIOCSIFFLAGS)", e.errno or 0, ifname) from None
+
+    def fork(self) -> int:
+        return os.fork()
+
+    def reset_signals(self) -> None:
+        """Undo what Python set up: its ignored SIGPIPE/SIGXFSZ and our blocked mask survive exec."""
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+    def execve(self, path: str, argv: list[str], env: dict[str, str]) -> None:
+        try:
+            os.execve(path, argv, env)
+        except OSError as e:
+            raise SyscallError("execve", e.errno or 0, path) from None
