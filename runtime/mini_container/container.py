@@ -86,7 +86,9 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn
     """The container's side, top to bottom. Runs as PID 1 of the new PID namespace."""
     root = plan.config.rootfs
     k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the runtime, even mid-setup
-    ns_last_pid = _open_ns_last_pid(plan)  # before our mounts hide the host's /proc/sys
+    # Writes to ns_last_pid act on the writer's PID namespace, so the host's file serves; open it
+    # now, before our mounts hide the host's /proc/sys.
+    ns_last_pid = k.open_write("/proc/sys/kernel/ns_last_pid") if plan.config.pid != 1 else None
     k.unshare(plan.namespaces)
     rootfs.make_mounts_private(k)
     rootfs.bind_rootfs(k, root)
@@ -124,17 +126,10 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn
     raise AssertionError("execve returned")
 
 
-def _open_ns_last_pid(plan: Plan) -> int | None:
-    if plan.config.pid == 1:
-        return None
-    # Writes act on the writer's PID namespace, so the host's file works from in here.
-    return os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY | os.O_CLOEXEC)
-
-
 def _become_init_and_fork(plan: Plan, k: Kernel, channel: process.Channel, ns_last_pid: int) -> None:
     """Fork the command at the requested PID; this process stays behind as PID 1 (the init)."""
     k.write_fd(ns_last_pid, str(plan.config.pid - 1), "/proc/sys/kernel/ns_last_pid")
-    os.close(ns_last_pid)
+    k.close(ns_last_pid)
     pid = k.fork()
     if pid == 0:
         return  # the command's side: carry on with the sequence

@@ -177,6 +177,15 @@ class Kernel:
         except OSError as e:
             raise SyscallError("write", e.errno or 0, path) from None
 
+    def open_write(self, path: str) -> int:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError("open", e.errno or 0, path) from None
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
     def write_fd(self, fd: int, data: str, what: str) -> None:
         try:
             os.write(fd, data.encode())

@@ -1,0 +1,155 @@
+"""The cgroup managers against fixture directory trees laid out like cgroupfs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mini_container import cgroups
+from mini_container.errors import ContainerError
+
+HYBRID = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+UNIFIED = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+V1_ONLY = (
+    "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n36 31 0:33 / /x/pids rw - cgroup cgroup rw,pids\n"
+)
+NESTED = "50 40 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n" + UNIFIED
+
+
+def test_layouts() -> None:
+    hybrid = cgroups.parse_mountinfo(HYBRID)
+    assert (hybrid.kind, hybrid.version) == ("hybrid", "v1")
+    assert hybrid.v1 == {"memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
+    unified = cgroups.parse_mountinfo(UNIFIED)
+    assert (unified.kind, unified.version, unified.unified) == ("v2", "v2", "/sys/fs/cgroup")
+    v1 = cgroups.parse_mountinfo(V1_ONLY)
+    assert (v1.kind, v1.version, v1.v1["pids"]) == ("v1", "v1", "/x/pids")
+    # a bind of a sub-cgroup (root != "/") is not a hierarchy root: ignored
+    assert cgroups.parse_mountinfo(NESTED).version == "v2"
+
+
+def test_this_host_layout_is_readable() -> None:
+    layout = cgroups.read_layout()
+    assert layout.version in ("v1", "v2")
+
+
+@pytest.fixture
+def v2_tree(tmp_path: Path) -> Path:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (tmp_path / "cgroup.subtree_control").write_text("memory\n")
+    return tmp_path
+
+
+def test_v2_create_enables_controllers_top_down_and_sets_limits(v2_tree: Path) -> None:
+    cg = cgroups.CgroupV2(str(v2_tree), "ci/jobs", "123-abc")
+    cg.create(64 * 1024 * 1024, 20)
+    cg_dir = v2_tree / "ci/jobs/123-abc"
+    # the root already delegated memory: only pids is added there
+    assert (v2_tree / "cgroup.subtree_control").read_text() == "+pids"
+    assert (v2_tree / "ci/cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (v2_tree / "ci/jobs/cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (cg_dir / "memory.max").read_text() == str(64 * 1024 * 1024)
+    assert (cg_dir / "pids.max").read_text() == "20"
+    assert not (cg_dir / "memory.swap.max").exists()  # no swap accounting on this "kernel"
+    assert cg.directories() == [str(cg_dir)]
+
+
+def test_v2_swap_is_pinned_to_zero_when_swap_accounting_exists(v2_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_mkdir = os.mkdir
+
+    def kernel_like_mkdir(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        Path(path, "memory.swap.max").write_text("max\n")
+
+    cg = cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
+    monkeypatch.setattr(os, "mkdir", kernel_like_mkdir)
+    cg.create(32 * 1024 * 1024, None)
+    assert Path(cg.path, "memory.swap.max").read_text() == "0"
+    assert not Path(cg.path, "pids.max").exists()
+
+
+def test_v2_missing_controller_is_an_error_and_nothing_is_made(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu io\n")
+    cg = cgroups.CgroupV2(str(tmp_path), "mini-container", "1-a")
+    with pytest.raises(ContainerError, match="memory controller is not available"):
+        cg.create(32 * 1024 * 1024, None)
+    assert not (tmp_path / "mini-container").exists()
+
+
+def test_v2_counters_and_peaks(v2_tree: Path) -> None:
+    cg = cgroups.CgroupV2(str(v2_tree), "p", "1-a")
+    Path(cg.path).mkdir(parents=True)
+    Path(cg.path, "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n")
+    Path(cg.path, "memory.peak").write_text("16773120\n")
+    assert cg.oom_kills() == 1 and cg.memory_peak() == 16773120 and cg.pids_peak() is None
+
+
+def test_v1_create_sets_memsw_equal_to_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mounts = {"memory": str(tmp_path / "memory"), "pids": str(tmp_path / "pids")}
+    real_mkdir = os.mkdir
+    writes: list[str] = []
+
+    def kernel_like_mkdir(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        if "/memory/" in path:
+            Path(path, "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
+
+    real_write = cgroups._write
+    monkeypatch.setattr(os, "mkdir", kernel_like_mkdir)
+    monkeypatch.setattr(cgroups, "_write", lambda p, v: (writes.append(os.path.basename(p)), real_write(p, v)))
+    cg = cgroups.CgroupV1(mounts, "mini-container", "1-a")
+    cg.create(16 * 1024 * 1024, 5)
+    mem = tmp_path / "memory/mini-container/1-a"
+    assert (mem / "memory.limit_in_bytes").read_text() == str(16 * 1024 * 1024)
+    assert (mem / "memory.memsw.limit_in_bytes").read_text() == str(16 * 1024 * 1024)
+    assert writes.index("memory.limit_in_bytes") < writes.index("memory.memsw.limit_in_bytes")
+    assert (tmp_path / "pids/mini-container/1-a/pids.max").read_text() == "5"
+
+
+def test_v1_counters(tmp_path: Path) -> None:
+    cg = cgroups.CgroupV1({"memory": str(tmp_path / "m"), "pids": str(tmp_path / "p")}, "x", "1-a")
+    Path(cg.paths["memory"]).mkdir(parents=True)
+    Path(cg.paths["memory"], "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    Path(cg.paths["memory"], "memory.max_usage_in_bytes").write_text("1048576\n")
+    assert cg.oom_kills() == 2 and cg.memory_peak() == 1048576 and cg.pids_peak() is None
+
+
+def test_v1_missing_controller(tmp_path: Path) -> None:
+    cg = cgroups.CgroupV1({"memory": str(tmp_path / "m")}, "x", "1-a")
+    with pytest.raises(ContainerError, match="pids controller is not mounted"):
+        cg.create(None, 5)
+    assert not (tmp_path / "m/x/1-a").exists()
+
+
+def test_add_and_remove(tmp_path: Path) -> None:
+    cg = cgroups.CgroupV1({"memory": str(tmp_path / "m"), "pids": str(tmp_path / "p")}, "x", "1-a")
+    cg.create(None, None)
+    cg.add(4321)
+    assert Path(cg.paths["pids"], "cgroup.procs").read_text() == "4321"
+    for d in cg.directories():  # a real cgroupfs directory has no removable files; a fixture does
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+    cg.remove()
+    assert not Path(cg.paths["memory"]).exists() and not Path(cg.paths["pids"]).exists()
+
+
+def test_sweep_removes_only_dead_runtimes(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    layout = cgroups.Layout(unified=None, v1={"pids": str(tmp_path / "pids")})
+    base = tmp_path / "pids/mini-container"
+    for name in (f"{dead_pid}-abc", f"{os.getpid()}-def", "not-a-run"):
+        (base / name).mkdir(parents=True)
+    removed = cgroups.sweep(layout, "mini-container")
+    assert removed == [str(base / f"{dead_pid}-abc")]
+    assert sorted(os.listdir(base)) == sorted([f"{os.getpid()}-def", "not-a-run"])

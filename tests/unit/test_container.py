@@ -1,0 +1,158 @@
+"""The setup sequence, checked call by call through the recording fake kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mini_container import cli, container
+from mini_container.syscalls import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    MNT_DETACH,
+    MS_BIND,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    PR_CAPBSET_DROP,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+)
+
+from .fake_kernel import Exec, FakeChannel, FakeKernel
+
+
+def run_setup(rootfs: Path, *options: str, fork_result: int = 0) -> tuple[FakeKernel, container.Plan]:
+    plan = container.prepare(cli.parse(["/bin/sh", str(rootfs), *options]))
+    k = FakeKernel(fork_result)
+    with pytest.raises(Exec):
+        container.setup_container(plan, k, FakeChannel(k))  # type: ignore[arg-type]
+    return k, plan
+
+
+def index(k: FakeKernel, *prefix: object) -> int:
+    for i, call in enumerate(k.calls):
+        if call[: len(prefix)] == prefix:
+            return i
+    raise AssertionError(f"{prefix} not called; calls: {k.names()}")
+
+
+def test_sequence_order(rootfs: Path) -> None:
+    k, plan = run_setup(rootfs)
+    root = str(rootfs)
+    steps = [
+        index(k, "prctl", PR_SET_PDEATHSIG),
+        index(k, "unshare", CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET),
+        index(k, "mount", None, "/", None, MS_REC | MS_PRIVATE),
+        index(k, "mount", root, root, None, MS_BIND | MS_REC),
+        index(k, "mount", "proc", f"{root}/proc", "proc"),
+        index(k, "mount", "tmpfs", f"{root}/dev", "tmpfs"),
+        index(k, "mount", "sysfs", f"{root}/sys", "sysfs"),
+        index(k, "chdir", root),
+        index(k, "pivot_root", ".", "."),
+        index(k, "umount2", ".", MNT_DETACH),
+        index(k, "chdir", "/"),
+        index(k, "set_link_up", "lo"),
+        index(k, "sethostname", plan.hostname),
+        index(k, "tell", "ready"),
+        index(k, "wait_for_go"),
+        index(k, "unshare", CLONE_NEWCGROUP),
+        index(k, "prctl", PR_CAPBSET_DROP),
+        index(k, "prctl", PR_SET_KEEPCAPS, 1),
+        index(k, "setgroups", []),
+        index(k, "setresgid", 0),
+        index(k, "setresuid", 0),
+        index(k, "capset"),
+        index(k, "prctl", PR_SET_NO_NEW_PRIVS, 1),
+        index(k, "runtime_alive"),
+        index(k, "set_cloexec_from", 3),
+        index(k, "reset_signals"),
+        index(k, "execve", "/bin/sh", ["/bin/sh"]),
+    ]
+    assert steps == sorted(steps), k.names()
+    assert k.calls[index(k, "runtime_alive") - 1][:2] == ("prctl", PR_SET_PDEATHSIG)  # re-armed after setuid
+    assert "fork" not in k.names()  # PID 1 is the command itself: no Python left in the container
+
+
+def test_dev_nodes_and_masks(rootfs: Path) -> None:
+    k, _ = run_setup(rootfs)
+    nodes = {(c[1].rsplit("/", 1)[1], c[2], c[3]) for c in k.calls if c[0] == "mknod"}
+    assert nodes == {("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)}
+    links = {c[2].rsplit("/", 1)[1]: c[1] for c in k.calls if c[0] == "symlink"}
+    assert links == {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+                     "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}  # fmt: skip
+    assert index(k, "mount", "devpts") < index(k, "mount", "shm")
+    sys_mount = k.calls[index(k, "mount", "sysfs")]
+    assert sys_mount[4] & MS_RDONLY
+
+
+def test_masks_apply_to_what_exists(rootfs: Path) -> None:
+    (rootfs / "proc/sys").mkdir()
+    (rootfs / "proc/kcore").write_text("")
+    (rootfs / "sys/firmware").mkdir()
+    k, _ = run_setup(rootfs)
+    root = str(rootfs)
+    assert ("mount", "/dev/null", f"{root}/proc/kcore", None, MS_BIND, None) in k.calls
+    assert ("mount", "tmpfs", f"{root}/sys/firmware", "tmpfs", MS_RDONLY, None) in k.calls
+    bind = index(k, "mount", f"{root}/proc/sys", f"{root}/proc/sys", None, MS_BIND | MS_REC)
+    remount = k.calls[bind + 1]
+    assert remount[2] == f"{root}/proc/sys" and remount[4] & (MS_REMOUNT | MS_BIND | MS_RDONLY) == (
+        MS_REMOUNT | MS_BIND | MS_RDONLY
+    )
+    assert bind < index(k, "pivot_root")
+
+
+def test_user_capabilities_and_env(rootfs: Path) -> None:
+    k, plan = run_setup(rootfs, "-u", "user", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "-e", "X=1")
+    assert index(k, "setresgid", 1000) < index(k, "setresuid", 1000) < index(k, "capset", 0x400, 0x400, 0x400)
+    execve = k.calls[-1]
+    assert execve[3]["HOME"] == "/home/user" and execve[3]["X"] == "1" and execve[3]["HOSTNAME"] == plan.hostname
+    assert execve[3]["PATH"].startswith("/usr/local/sbin")
+
+
+def test_host_network_keeps_the_namespace(rootfs: Path) -> None:
+    k, _ = run_setup(rootfs, "--net", "host")
+    assert ("unshare", CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) in k.calls
+    assert "set_link_up" not in k.names()
+
+
+def test_workdir_and_volumes(rootfs: Path, tmp_path: Path) -> None:
+    src = tmp_path / "data"
+    src.mkdir()
+    k, _ = run_setup(rootfs, "-w", "/work/dir", "-v", f"{src}:/mnt/data:ro", "--hostname", "box")
+    root = str(rootfs)
+    bind = index(k, "mount", str(src), f"{root}/mnt/data", None, MS_BIND | MS_REC)
+    assert k.calls[bind + 1] == ("mount", None, f"{root}/mnt/data", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+    assert bind < index(k, "pivot_root")
+    assert ("mkdir", "/work") in k.calls and ("mkdir", "/work/dir") in k.calls
+    assert index(k, "chdir", "/work/dir") < index(k, "setresuid")  # made as root, before the switch
+    assert ("sethostname", "box") in k.calls
+
+
+def test_requested_pid_forks_after_setting_ns_last_pid(rootfs: Path) -> None:
+    k, _ = run_setup(rootfs, "-p", "42")
+    opened = index(k, "open_write", "/proc/sys/kernel/ns_last_pid")
+    assert opened < index(k, "unshare")  # the host's /proc is still visible
+    write = index(k, "write_fd", "/proc/sys/kernel/ns_last_pid", "41")
+    assert index(k, "unshare", CLONE_NEWCGROUP) < write < index(k, "fork") < index(k, "setresuid")
+
+
+def test_runtime_gone_before_exec(rootfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = container.prepare(cli.parse(["/bin/sh", str(rootfs)]))
+    k = FakeKernel()
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+        raise Exec("exit")
+
+    monkeypatch.setattr(container.os, "_exit", fake_exit)
+    with pytest.raises(Exec):
+        container.setup_container(plan, k, FakeChannel(k, alive=False))  # type: ignore[arg-type]
+    assert exits == [125] and "execve" not in k.names()
