@@ -1,0 +1,1 @@
+"""The mini-container lab: hosts to run scenarios on, and the root filesystems they use."""

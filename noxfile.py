@@ -1,0 +1,54 @@
+"""Sessions: lint, unit (3.10 + newest), e2e_local (root, real kernel). `nox` alone runs all three."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out"
+
+
+def _real_interpreters() -> list[str]:
+    """Put pyenv's real interpreters on PATH: its shims refuse versions that are not active."""
+    dirs = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
+    os.environ["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
+    found = {Path(d).parent.name.rsplit(".", 1)[0] for d in dirs}
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+_found = _real_interpreters()
+# 3.10 is Ubuntu 22.04's python3, where the runtime must run; the newest catches deprecations.
+PYTHONS = ["3.10", _found[-1] if _found and _found[-1] != "3.10" else "3.13"]
+
+nox.options.sessions = ["lint", "unit", "e2e_local"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python=PYTHONS[-1])
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS)
+def unit(session: nox.Session) -> None:
+    session.install("pytest")
+    session.install("-e", ".")
+    session.run("pytest", "tests/unit", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def e2e_local(session: nox.Session) -> None:
+    """The scenarios on this machine's real kernel, as root (cgroup v1 here)."""
+    if os.geteuid() != 0:
+        session.error("e2e_local needs root: it creates namespaces, mounts and cgroups")
+    session.install("pytest", "pytest-xdist")
+    session.install("-e", ".")
+    OUT.mkdir(exist_ok=True)
+    junit = OUT / f"junit-e2e-local-{session.python}.xml"
+    session.run("pytest", "tests/e2e", "-n", "2", "-q", f"--junitxml={junit}", *session.posargs)

@@ -1,0 +1,83 @@
+"""Capability sets compared with what runc 1.1.5 reports for the same settings (DESIGN §3)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CAPS = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"
+
+
+def status(text: str) -> dict[str, str]:
+    return dict(line.split(":\t") for line in text.strip().splitlines())
+
+
+def test_default_root_set_is_dockers(mc) -> None:
+    s = status(mc.sh(CAPS).stdout)
+    assert s == {
+        "CapInh": "0000000000000000", "CapPrm": "00000000a80425fb", "CapEff": "00000000a80425fb",
+        "CapBnd": "00000000a80425fb", "CapAmb": "0000000000000000", "NoNewPrivs": "1",
+    }  # fmt: skip
+
+
+def test_drop_all_add_net_bind_service_as_root_equals_runc(mc) -> None:
+    s = status(mc.sh(CAPS, "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE").stdout)
+    assert s == {
+        "CapInh": "0000000000000000", "CapPrm": "0000000000000400", "CapEff": "0000000000000400",
+        "CapBnd": "0000000000000400", "CapAmb": "0000000000000000", "NoNewPrivs": "1",
+    }  # fmt: skip
+
+
+def test_non_root_default_has_nothing_effective(mc) -> None:
+    s = status(mc.sh(CAPS, "-u", "1000").stdout)
+    assert (s["CapEff"], s["CapPrm"], s["CapBnd"]) == ("0000000000000000", "0000000000000000", "00000000a80425fb")
+
+
+def test_non_root_added_capability_is_inheritable_and_ambient_like_runc(mc) -> None:
+    s = status(mc.sh(CAPS, "-u", "1000", "--cap-drop", "ALL", "--cap-add", "net_bind_service").stdout)
+    assert {k: s[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")} == dict.fromkeys(
+        ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"), "0000000000000400"
+    )
+
+
+def test_chown_is_refused_after_drop_all(mc) -> None:
+    r = mc.sh("chown 1000 /etc/hostname", "--cap-drop", "ALL")
+    assert r.rc != 0 and "Operation not permitted" in r.stderr, r
+
+
+def test_mknod_is_refused_after_drop_all_and_allowed_by_default(mc) -> None:
+    refused = mc.sh("mknod /dev/shm/n c 1 3", "--cap-drop", "ALL")
+    assert refused.rc != 0 and "Operation not permitted" in refused.stderr, refused
+    allowed = mc.sh("mknod /dev/shm/n c 1 3 && echo made")
+    assert allowed.stdout.strip() == "made", allowed
+
+
+def test_mount_is_refused_with_default_caps(mc) -> None:
+    r = mc.sh("mount -t tmpfs none /dev/shm")
+    assert r.rc != 0 and ("not permitted" in r.stderr or "permission denied" in r.stderr.lower()), r
+
+
+@pytest.mark.parametrize("user", ["0", "1000"])
+def test_granted_net_bind_service_binds_port_80(mc, user: str) -> None:
+    script = "nc -l -p 80 & sleep 0.5; netstat -ltn | grep -q ':80 ' && echo bound; kill $! 2>/dev/null; true"
+    r = mc.sh(script, "-u", user, "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", timeout=60)
+    assert r.stdout.strip() == "bound", r
+
+
+def test_port_80_is_denied_to_non_root_without_the_capability(mc) -> None:
+    r = mc.sh("nc -l -p 80", "-u", "1000")
+    assert r.rc != 0 and "Permission denied" in r.stderr, r
+
+
+def test_no_new_privs_blocks_setuid_gain(mc, host) -> None:
+    # mchelper, not busybox: Debian's busybox drops setuid privileges by itself
+    os.chmod(mc.tmp, 0o755)  # pytest makes it 0700: uid 1000 must be able to enter the volume
+    volume = f"{mc.tmp}:/scratch"
+    r = mc.sh("cp /usr/bin/mchelper /scratch/h && chmod 4755 /scratch/h && echo made", "-v", volume)
+    assert r.stdout.strip() == "made", r
+    # control, outside the runtime: without no_new_privs the setuid bit does make it root
+    control = host.run(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", f"{mc.tmp}/h", "ids"])
+    assert control.stdout.strip() == "1000 0", control
+    r = mc.sh("/scratch/h ids", "-u", "1000", "-v", volume)
+    assert r.stdout.strip() == "1000 1000", r

@@ -1,0 +1,119 @@
+"""The runtime as a process on this host: fds, signals, a killed runtime, root, report.
+
+These need direct control of the runtime process, so they use the local host only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from minilab.hosts import LocalHost
+
+
+@pytest.fixture
+def local(host, mc):
+    if not isinstance(host, LocalHost):
+        pytest.skip("needs the runtime as a local process")
+    return mc
+
+
+def _spawn(mc, script: str, *options: str, **kwargs) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "mini_container", "--cgroup-parent", mc.parent, *options]
+    argv += ["/bin/sh", mc.target.rootfs, "--", "-c", script]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_cgroup(mc, timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = mc.host.cgroup_leftovers(mc.parent)
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("the container's cgroup never appeared")
+
+
+def test_only_fds_0_1_2_cross_into_the_container(local) -> None:
+    leak_r, leak_w = os.pipe()
+    os.set_inheritable(leak_w, True)  # the runtime inherits fd leak_w, as from a careless caller
+    try:
+        p = _spawn(local, "ls /proc/self/fd | sort -n | tr '\\n' ' '", pass_fds=(leak_w,))
+        out, err = p.communicate(timeout=60)
+    finally:
+        os.close(leak_r)
+        os.close(leak_w)
+    # ls itself holds one more fd (its directory): 0 1 2 and that one
+    assert p.returncode == 0 and out.split()[:3] == ["0", "1", "2"] and len(out.split()) == 4, (out, err)
+
+
+def test_sigterm_is_forwarded(local) -> None:
+    p = _spawn(local, "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done")
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert (p.returncode, out.strip()) == (42, "got-term"), err
+
+
+def test_sigint_reaches_a_command_under_init(local) -> None:
+    p = _spawn(local, "echo ready; exec sleep 100", "-p", "7")
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    assert p.returncode == 130
+
+
+def test_killed_runtime_takes_the_container_along_and_next_run_sweeps(local) -> None:
+    p = _spawn(local, "echo ready; sleep 1000")
+    assert p.stdout.readline().strip() == "ready"
+    cgroup_dirs = _wait_for_cgroup(local)
+    p.kill()
+    p.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", "sleep 1000"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the container outlived its runtime"
+        time.sleep(0.05)
+    assert local.host.cgroup_leftovers(local.parent) == cgroup_dirs  # nobody removed it yet
+    r = local.sh("true")  # the next run sweeps the stale cgroup
+    assert r.rc == 0 and local.host.cgroup_leftovers(local.parent) == [], r
+
+
+def test_not_root_is_125(local) -> None:
+    # an unprivileged user namespace: euid is not 0 there
+    r = subprocess.run(
+        ["unshare", "--user", sys.executable, "-m", "mini_container", "/bin/sh", local.target.rootfs],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 125 and r.stderr == "mini-container: must run as root (try: sudo mini-container ...)\n"
+
+
+def test_report_of_an_ordinary_run(local, tmp_path) -> None:
+    path = tmp_path / "report.json"
+    r = local.sh("echo hi; exit 5", "--report", str(path), "-m", "64", "--nproc", "10")
+    report = json.loads(path.read_text())
+    assert r.rc == 5 and report["exit_code"] == 5 and report["signal"] is None and report["oom_killed"] is False
+    assert report["cgroup_version"] in ("v1", "v2") and report["memory_limit_bytes"] == 64 * 2**20
+    assert report["pids_limit"] == 10 and 0 < report["duration_seconds"] < 60
+    assert report["memory_peak_bytes"] is None or 0 < report["memory_peak_bytes"] < 64 * 2**20
+
+
+def test_report_of_a_runtime_error(local, tmp_path) -> None:
+    path = tmp_path / "report.json"
+    r = local.run(["--report", str(path), "-u", "ghost", "/bin/sh", local.target.rootfs])
+    report = json.loads(path.read_text())
+    assert r.rc == 125 and report["exit_code"] == 125 and "ghost" in report["error"]
+
+
+def test_default_cgroup_parent_is_cleaned(host, target) -> None:
+    if not isinstance(host, LocalHost):
+        pytest.skip("local")
+    r = host.mini_container(["/bin/sh", target.rootfs, "--", "-c", "cat /proc/self/cgroup"])
+    assert r.rc == 0
+    mine = [d for d in host.cgroup_leftovers("mini-container") if f"/{os.getpid()}-" in d]
+    assert mine == []
