@@ -127,6 +127,23 @@ def _kill_and_remove(directory: str, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+DEFAULT_PARENT = "mini-container"
+
+
+def _make_levels(mount: str, parent: str) -> list[str]:
+    """mkdir -p mount/parent; returns the levels this call created (deepest last)."""
+    created = []
+    level = mount
+    for part in [p for p in parent.split("/") if p]:
+        level = os.path.join(level, part)
+        try:
+            os.mkdir(level)
+            created.append(level)
+        except FileExistsError:
+            pass
+    return created
+
+
 class Cgroup:
     """One container's cgroup. Subclasses know where the files are."""
 
@@ -135,6 +152,12 @@ class Cgroup:
     def __init__(self, parent: str, name: str) -> None:
         self.parent = parent.strip("/")
         self.name = name
+        self.created_parents: list[str] = []
+
+    def _removable_parents(self) -> list[str]:
+        """Parents to rmdir once empty: ours by name, or made by this run; deepest first."""
+        leaves = [os.path.dirname(d) for d in self.directories()] if self.parent == DEFAULT_PARENT else []
+        return sorted(set(leaves) | set(self.created_parents), key=len, reverse=True)
 
     def directories(self) -> list[str]:
         raise NotImplementedError
@@ -164,6 +187,11 @@ class Cgroup:
                 errors.append(str(e))
         if errors:
             raise ContainerError("; ".join(errors))
+        for parent in self._removable_parents():
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass  # another container still lives there (EBUSY), or it is gone already
 
 
 class CgroupV2(Cgroup):
@@ -183,18 +211,23 @@ class CgroupV2(Cgroup):
         for controller, limit in (("memory", memory), ("pids", pids)):
             if limit is not None and controller not in wanted:
                 raise ContainerError(f"cgroup v2: the {controller} controller is not available")
-        # Each level must delegate the controllers to the next, from the root down; the
-        # parent itself holds no process (the "no internal processes" rule).
-        level = self.mount
-        for part in [p for p in self.parent.split("/") if p]:
+        for attempt in range(5):
+            # Each level must delegate the controllers to the next, from the root down; the
+            # parents hold no process (the "no internal processes" rule).
+            self.created_parents += _make_levels(self.mount, self.parent)
+            level = self.mount
+            for part in [p for p in self.parent.split("/") if p]:
+                self._enable(level, wanted)
+                level = os.path.join(level, part)
             self._enable(level, wanted)
-            level = os.path.join(level, part)
-            os.makedirs(level, exist_ok=True)
-        self._enable(level, wanted)
-        try:
-            os.mkdir(self.path)
-        except OSError as e:
-            raise ContainerError(f"cgroup: cannot create {self.path}: {e.strerror}") from None
+            try:
+                os.mkdir(self.path)
+                break
+            except FileNotFoundError:
+                if attempt == 4:  # a finishing run keeps removing the empty parent under us
+                    raise ContainerError(f"cgroup: cannot create {self.path}: parent keeps vanishing") from None
+            except OSError as e:
+                raise ContainerError(f"cgroup: cannot create {self.path}: {e.strerror}") from None
         try:
             if memory is not None:
                 _write(os.path.join(self.path, "memory.max"), str(memory))
@@ -233,7 +266,8 @@ class CgroupV1(Cgroup):
 
     def __init__(self, mounts: dict[str, str], parent: str, name: str) -> None:
         super().__init__(parent, name)
-        self.paths = {c: os.path.join(m, self.parent, name) for c, m in mounts.items() if c in CONTROLLERS}
+        self.mounts = {c: m for c, m in mounts.items() if c in CONTROLLERS}
+        self.paths = {c: os.path.join(m, self.parent, name) for c, m in self.mounts.items()}
 
     def directories(self) -> list[str]:
         return list(self.paths.values())
@@ -244,9 +278,15 @@ class CgroupV1(Cgroup):
                 raise ContainerError(f"cgroup v1: the {controller} controller is not mounted")
         made: list[str] = []
         try:
-            for path in self.paths.values():
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.mkdir(path)
+            for controller, path in self.paths.items():
+                for attempt in range(5):
+                    self.created_parents += _make_levels(self.mounts[controller], self.parent)
+                    try:
+                        os.mkdir(path)
+                        break
+                    except FileNotFoundError:
+                        if attempt == 4:  # a finishing run keeps removing the empty parent under us
+                            raise
                 made.append(path)
             if memory is not None:
                 mem = self.paths["memory"]
@@ -257,13 +297,20 @@ class CgroupV1(Cgroup):
             if pids is not None:
                 _write(os.path.join(self.paths["pids"], "pids.max"), str(pids))
         except OSError as e:
-            for path in made:
-                _kill_and_remove(path)
+            self._undo(made)
             raise ContainerError(f"cgroup: cannot create {e.filename}: {e.strerror}") from None
         except ContainerError:
-            for path in made:
-                _kill_and_remove(path)
+            self._undo(made)
             raise
+
+    def _undo(self, made: list[str]) -> None:
+        for path in made:
+            _kill_and_remove(path)
+        for parent in sorted(self.created_parents, key=len, reverse=True):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass
 
     def oom_kills(self) -> int:
         if "memory" not in self.paths:

@@ -95,7 +95,7 @@ def test_v2_counters_and_peaks(v2_tree: Path) -> None:
 
 
 def test_v1_create_sets_memsw_equal_to_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    mounts = {"memory": str(tmp_path / "memory"), "pids": str(tmp_path / "pids")}
+    mounts = _mounts(tmp_path, "memory", "pids")
     real_mkdir = os.mkdir
     writes: list[str] = []
 
@@ -132,13 +132,11 @@ def test_v1_missing_controller(tmp_path: Path) -> None:
 
 
 def test_add_and_remove(tmp_path: Path) -> None:
-    cg = cgroups.CgroupV1({"memory": str(tmp_path / "m"), "pids": str(tmp_path / "p")}, "x", "1-a")
+    cg = cgroups.CgroupV1(_mounts(tmp_path, "memory", "pids"), "x", "1-a")
     cg.create(None, None)
     cg.add(4321)
     assert Path(cg.paths["pids"], "cgroup.procs").read_text() == "4321"
-    for d in cg.directories():  # a real cgroupfs directory has no removable files; a fixture does
-        for f in os.listdir(d):
-            os.unlink(os.path.join(d, f))
+    _empty_fixture_dirs(cg)
     cg.remove()
     assert not Path(cg.paths["memory"]).exists() and not Path(cg.paths["pids"]).exists()
 
@@ -153,3 +151,51 @@ def test_sweep_removes_only_dead_runtimes(tmp_path: Path) -> None:
     removed = cgroups.sweep(layout, "mini-container")
     assert removed == [str(base / f"{dead_pid}-abc")]
     assert sorted(os.listdir(base)) == sorted([f"{os.getpid()}-def", "not-a-run"])
+
+
+def _empty_fixture_dirs(cg: cgroups.Cgroup) -> None:
+    """A real cgroupfs directory can be rmdir'ed with its interface files in it; a fixture cannot."""
+    for d in cg.directories():
+        for directory in (d, os.path.dirname(d)):
+            for f in os.listdir(directory):
+                if os.path.isfile(os.path.join(directory, f)):
+                    os.unlink(os.path.join(directory, f))
+
+
+def _mounts(tmp_path: Path, *controllers: str) -> dict[str, str]:
+    mounts = {c: str(tmp_path / c) for c in controllers}
+    for m in mounts.values():
+        os.makedirs(m, exist_ok=True)
+    return mounts
+
+
+def test_default_parent_is_removed_once_empty(tmp_path: Path) -> None:
+    mounts = _mounts(tmp_path, "memory", "pids")
+    first = cgroups.CgroupV1(mounts, "mini-container", "1-a")
+    second = cgroups.CgroupV1(mounts, "mini-container", "2-b")
+    first.create(None, None)
+    second.create(None, None)
+    _empty_fixture_dirs(first)
+    first.remove()
+    assert (tmp_path / "memory/mini-container").exists()  # the second run still lives there
+    _empty_fixture_dirs(second)
+    second.remove()
+    assert not (tmp_path / "memory/mini-container").exists() and not (tmp_path / "pids/mini-container").exists()
+
+
+def test_custom_parent_levels_are_removed_only_if_this_run_made_them(tmp_path: Path) -> None:
+    (tmp_path / "memory/system.slice").mkdir(parents=True)
+    cg = cgroups.CgroupV1({"memory": str(tmp_path / "memory")}, "system.slice/ci", "1-a")
+    cg.create(None, None)
+    _empty_fixture_dirs(cg)
+    cg.remove()
+    assert (tmp_path / "memory/system.slice").exists() and not (tmp_path / "memory/system.slice/ci").exists()
+
+
+def test_v2_default_parent_is_removed_once_empty(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("memory pids\n")
+    cg = cgroups.CgroupV2(str(tmp_path), "mini-container", "1-a")
+    cg.create(None, 5)
+    _empty_fixture_dirs(cg)
+    cg.remove()
+    assert not (tmp_path / "mini-container").exists()
