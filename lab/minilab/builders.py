@@ -6,11 +6,13 @@ built in a temporary directory and renamed into place, so parallel test workers 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
 import struct
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -102,54 +104,75 @@ def _applets(binary: Path) -> list[str]:
     raise BuildError("cannot list busybox applets (is busybox-static installed?)")
 
 
-PASSWD = (
-    "root:x:0:0:root:/root:/bin/sh\n"
-    "user:x:1000:1000:user:/home/user:/bin/sh\n"
-    "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-)
-GROUP = "root:x:0:\nwheel:x:10:root\nuser:x:1000:\nnogroup:x:65534:\n"
+MUSL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 
-def _lay_out_base(root: Path, kind: str, arch: str) -> None:
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "root", "home/user", "var/tmp"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    tmp = root / "tmp"
-    tmp.mkdir()
-    tmp.chmod(0o1777)
-    (root / "root").chmod(0o700)
-    os.chown(root / "home/user", 1000, 1000)
-    (root / "etc/passwd").write_text(PASSWD)
-    (root / "etc/group").write_text(GROUP)
-    (root / "etc/hostname").write_text("lab\n")
-    pretty = f"{kind} ({arch}), built offline from Debian packages"
-    (root / "etc/os-release").write_text(f'NAME="mini-container lab {kind}"\nID=minilab\nPRETTY_NAME="{pretty}"\n')
+def _tar_directory(root: Path, out: Path) -> Path:
+    """Pack a built tree into out atomically (owners and modes kept)."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    with tarfile.open(tmp, "w") as tar:
+        tar.add(root, arcname=".")
+    os.replace(tmp, out)
+    return out
 
 
-def busybox_rootfs(arch: str | None = None) -> Path:
-    """A busybox-static rootfs for arch (default: this host's), cached by the binary's sha256."""
-    arch = arch or host_arch()
+def alpine_like_tarball(arch: str) -> Path:
+    """busybox-static plus Debian's musl laid out like Alpine (/lib/ld-musl-<arch>.so.1). Not Alpine."""
     binary = _busybox_binary(arch)
-    helper = helper_binary(arch)
-    key = f"busybox-{arch}-{sha256_file(binary)[:12]}-{helper.name.rsplit('-', 1)[1][:8]}-v{BUILDER_VERSION}"
-    final = cache_dir("rootfs") / key
-    if final.exists():
-        return final
+    musl_deb = deb_package("musl", arch)
+    key = hashlib.sha256(f"{BUILDER_VERSION}|{sha256_file(binary)}|{sha256_file(musl_deb)}".encode()).hexdigest()
+    out = cache_dir("offline") / f"alpine-like-{arch}-{key[:16]}.tar"
+    if out.exists():
+        return out
     applets = _applets(binary)
-    with tempfile.TemporaryDirectory(dir=cache_dir("rootfs"), prefix=".build-") as tmp:
+    with tempfile.TemporaryDirectory(dir=cache_dir("offline"), prefix=".build-") as tmp:
         root = Path(tmp) / "root"
-        root.mkdir()
-        root.chmod(0o755)
-        _lay_out_base(root, "busybox", arch)
+        root.mkdir(mode=0o755)
+        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "lib", "etc", "proc", "sys", "dev",
+                  "root", "var/tmp", "home"):  # fmt: skip
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "tmp").mkdir(mode=0o1777)
+        (root / "tmp").chmod(0o1777)
+        (root / "root").chmod(0o700)
         shutil.copy2(binary, root / "bin/busybox")
-        (root / "bin/busybox").chmod(0o755)
-        shutil.copy2(helper, root / "usr/bin/mchelper")
         for applet in applets:
             link = root / "bin" / applet
             if not link.exists():
                 link.symlink_to("busybox")
-        try:
-            os.rename(root, final)
-        except OSError:
-            if not final.exists():  # another worker won the race: theirs is identical
-                raise
-    return final
+        extracted = Path(tmp) / "musl"
+        subprocess.run(["dpkg-deb", "-x", str(musl_deb), str(extracted)], check=True)
+        libc = next(extracted.glob("lib/*-linux-musl/libc.so"))
+        loader = f"ld-musl-{MUSL_ARCH[arch]}.so.1"
+        shutil.copy2(libc, root / "lib" / loader)
+        (root / "lib" / f"libc.musl-{MUSL_ARCH[arch]}.so.1").symlink_to(loader)
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n")
+        (root / "etc/group").write_text("root:x:0:root\nwheel:x:10:root\nnogroup:x:65534:\n")
+        (root / "etc/hostname").write_text("alpine-like\n")
+        pretty = f"alpine-like ({arch}): busybox-static and musl from Debian, built offline; not Alpine"
+        (root / "etc/os-release").write_text(f'NAME="alpine-like"\nID=alpine-like\nPRETTY_NAME="{pretty}"\n')
+        return _tar_directory(root, out)
+
+
+def ubuntu_like_tarball(arch: str) -> Path:
+    """Debian minbase from mmdebstrap (Ubuntu's parent, same tools and layout). Not Ubuntu."""
+    if shutil.which("mmdebstrap") is None:
+        raise BuildError("mmdebstrap is missing: apt-get install mmdebstrap arch-test")
+    key = hashlib.sha256(f"{BUILDER_VERSION}|{arch}|{DEBIAN_SUITE}|{DEBIAN_MIRROR}|minbase".encode()).hexdigest()
+    out = cache_dir("offline") / f"ubuntu-like-{arch}-{key[:16]}.tar"
+    if out.exists():
+        return out
+    if arch != host_arch():
+        from . import binfmt
+
+        binfmt.ensure(arch)  # mmdebstrap runs the arm64 maintainer scripts through qemu
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tar")  # mmdebstrap picks the format from the suffix
+    cmd = ["mmdebstrap", "--variant=minbase", f"--architectures={arch}", "--quiet", DEBIAN_SUITE, str(tmp),
+           DEBIAN_MIRROR]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BuildError(f"mmdebstrap for {arch} failed: {p.stderr.strip()[-600:]}")
+    os.replace(tmp, out)
+    return out

@@ -1,5 +1,9 @@
 """Scenario fixtures: a host (backend), the targets (arch x rootfs) it offers, and a runtime runner
-that gives every test its own cgroup parent and checks that nothing is left behind afterwards."""
+that gives every test its own cgroup parent and checks that nothing is left behind afterwards.
+
+MINILAB_TARGETS picks targets, e.g. "amd64:alpine,arm64:ubuntu" (default: this host's arch, alpine);
+MINILAB_ROOTFS_SOURCE=auto|download|offline picks where root filesystems come from.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +11,68 @@ import json
 import os
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from minilab import builders  # noqa: E402
+from minilab import builders, targets  # noqa: E402
 from minilab.hosts import CommandResult, Host, LocalHost  # noqa: E402
+from minilab.matrix import Record, render, split_nodeid  # noqa: E402
+
+OUT = Path(__file__).resolve().parents[2] / "out"
+_RESOLVED = "MINILAB_RESOLVED_TARGETS"  # arch:kind:source,... decided once, shared with xdist workers
 
 
-@dataclass(frozen=True)
-class Target:
-    arch: str
-    kind: str
-    rootfs: str
+def _resolved() -> list[tuple[str, str, str]]:
+    if _RESOLVED not in os.environ:
+        specs = os.environ.get("MINILAB_TARGETS", f"{builders.host_arch()}:alpine").split(",")
+        decided = []
+        for spec in specs:
+            arch, _, kind = spec.strip().partition(":")
+            decided.append(f"{arch}:{kind}:{targets.decide_source(kind, arch)}")
+        os.environ[_RESOLVED] = ",".join(decided)
+    return [tuple(s.split(":")) for s in os.environ[_RESOLVED].split(",")]  # type: ignore[misc]
 
-    @property
-    def emulated(self) -> bool:
-        return self.arch != builders.host_arch()
+
+def _ids() -> list[str]:
+    return [f"{arch}-{targets.label_for(kind, arch, source)}" for arch, kind, source in _resolved()]
 
 
-def _target_specs() -> list[str]:
-    return os.environ.get("MINILAB_TARGETS", f"{builders.host_arch()}:busybox").split(",")
+_RECORDS: list[Record] = []  # filled on the controller: xdist replays worker reports through logreport
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller decides; workers inherit the env
+        _resolved()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
-        specs = _target_specs()
-        metafunc.parametrize("target", specs, indirect=True, ids=[s.replace(":", "-") for s in specs])
+        metafunc.parametrize("target", _resolved(), indirect=True, ids=_ids())
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        parsed = split_nodeid(report.nodeid, _ids())
+        if parsed:
+            _RECORDS.append(Record(*parsed, report.outcome, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # noqa: ANN001
+    if not _RECORDS:
+        return
+    legend = {}
+    for (arch, kind, source), ident in zip(_resolved(), _ids(), strict=True):
+        how = "real download, pinned sha256" if source == "download" else "offline build from Debian packages"
+        emulated = " (qemu-user)" if arch != builders.host_arch() else ""
+        legend[ident] = f"{kind} requested for {arch}; {how}{emulated}"
+    text = render(_RECORDS, _ids(), legend)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "matrix.md").write_text(f"# e2e matrix ({LocalHost.name} host)\n\n{text}")
+    terminalreporter.write_sep("=", "scenario matrix (also in out/matrix.md)")
+    terminalreporter.write(text)
 
 
 @pytest.fixture(scope="session")
@@ -47,35 +83,33 @@ def host() -> Host:
 
 
 @pytest.fixture(scope="session")
-def _rootfs_cache() -> dict[str, Target]:
+def _targets_built() -> dict[tuple[str, str, str], targets.Target]:
     return {}
 
 
 @pytest.fixture
-def target(request: pytest.FixtureRequest, host: Host, _rootfs_cache: dict[str, Target]) -> Target:
-    spec: str = request.param
-    if spec not in _rootfs_cache:
-        arch, _, kind = spec.partition(":")
-        if kind != "busybox":
-            pytest.fail(f"unknown rootfs kind {kind!r} in MINILAB_TARGETS")
-        _rootfs_cache[spec] = Target(arch, kind, str(builders.busybox_rootfs(arch)))
-    return _rootfs_cache[spec]
+def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict) -> targets.Target:
+    key = request.param
+    if key not in _targets_built:
+        arch, kind, source = key
+        _targets_built[key] = targets.materialize(kind, arch, source)
+    return _targets_built[key]
 
 
 class Runtime:
     """Runs mini-container on a host for one test, under a cgroup parent of its own."""
 
-    def __init__(self, host: Host, target: Target, tmp: str) -> None:
+    def __init__(self, host: Host, target: targets.Target, tmp: str) -> None:
         self.host = host
         self.target = target
         self.parent = f"mc-test-{uuid.uuid4().hex[:12]}"
         self.tmp = tmp
 
-    def run(self, args: list[str], timeout: float = 60) -> CommandResult:
+    def run(self, args: list[str], timeout: float = 120) -> CommandResult:
         """Exactly these arguments, plus our cgroup parent."""
         return self.host.mini_container(["--cgroup-parent", self.parent, *args], timeout=timeout)
 
-    def sh(self, script: str, *options: str, timeout: float = 60) -> CommandResult:
+    def sh(self, script: str, *options: str, timeout: float = 120) -> CommandResult:
         return self.run([*options, "/bin/sh", self.target.rootfs, "--", "-c", script], timeout=timeout)
 
     def report(self, script: str, *options: str) -> tuple[CommandResult, dict]:
@@ -85,7 +119,7 @@ class Runtime:
 
 
 @pytest.fixture
-def mc(host: Host, target: Target, tmp_path: Path) -> Runtime:
+def mc(host: Host, target: targets.Target, tmp_path: Path) -> Runtime:
     runtime = Runtime(host, target, str(tmp_path))
     mounts_before = host.mounts_under(target.rootfs)
     yield runtime

@@ -34,8 +34,8 @@ def test_hostname_option(mc) -> None:
 
 
 def test_net_none_has_only_loopback_and_it_is_up(mc) -> None:
-    r = mc.sh("cat /proc/net/dev | tail -n +3 | cut -d: -f1; ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-ok")
-    assert r.stdout.split() == ["lo", "lo-ok"], r
+    r = mc.sh("cat /proc/net/dev | tail -n +3 | cut -d: -f1; cat /sys/class/net/lo/flags")
+    assert r.stdout.split() == ["lo", "0x9"], r  # IFF_UP | IFF_LOOPBACK
 
 
 def test_net_host_sees_the_host_interfaces(mc, host) -> None:

@@ -15,6 +15,12 @@ def test_memory_hog_is_oom_killed_with_137_and_a_message(mc) -> None:
         assert report["memory_peak_bytes"] <= 16 * 1024 * 1024 + 64 * 1024  # page-granular slack
 
 
+def test_native_allocator_hog_is_oom_killed(mc) -> None:
+    r, report = mc.report("exec mchelper hog", "-m", "24")
+    assert r.rc == 137 and "killed by the OOM killer (limit 24 MiB)" in r.stderr, r
+    assert report["oom_killed"] is True
+
+
 def test_limit_is_in_mib_not_bytes(mc) -> None:
     # the seed's bug: `-m 100` meant 100 bytes. Allocate ~24 MiB under a 100 MiB limit.
     r = mc.sh("x=0123456789abcdef; i=0; while [ $i -lt 20 ]; do x=$x$x; i=$((i+1)); done; echo ${#x}", "-m", "100")
