@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 from pathlib import Path
 
 import nox
@@ -42,13 +43,25 @@ def unit(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 
 
+def host_matrix() -> str:
+    """Every arch this host runs (arm64 through qemu-user on x86_64) x every rootfs kind."""
+    arches = ["amd64", "arm64"] if platform.machine() == "x86_64" else ["arm64"]
+    return ",".join(f"{arch}:{kind}" for arch in arches for kind in ("alpine", "ubuntu"))
+
+
 @nox.session(python=PYTHONS)
 def e2e_local(session: nox.Session) -> None:
-    """The scenarios on this machine's real kernel, as root (cgroup v1 here)."""
+    """The scenario matrix on this machine's real kernel, as root (cgroup v1 here).
+
+    MINILAB_TARGETS narrows it; MINILAB_ROOTFS_SOURCE=auto|download|offline picks real downloads
+    or the offline builds (auto: downloads when reachable).
+    """
     if os.geteuid() != 0:
         session.error("e2e_local needs root: it creates namespaces, mounts and cgroups")
     session.install("pytest", "pytest-xdist")
     session.install("-e", ".")
     OUT.mkdir(exist_ok=True)
     junit = OUT / f"junit-e2e-local-{session.python}.xml"
-    session.run("pytest", "tests/e2e", "-n", "2", "-q", f"--junitxml={junit}", *session.posargs)
+    env = {"MINILAB_TARGETS": os.environ.get("MINILAB_TARGETS", host_matrix())}
+    session.run("pytest", "tests/e2e", "-n", "2", "-q", f"--junitxml={junit}", *session.posargs, env=env)
+    (OUT / "matrix.md").replace(OUT / f"matrix-e2e-local-{session.python}.md")

@@ -3,14 +3,25 @@
 # Prints the path of a Python venv that has nox in it.
 set -euo pipefail
 
-PACKAGES=(busybox-static gcc libc6-dev python3 python3-venv util-linux procps)
+# runtime tests: busybox-static, gcc (the static helper); the lab: qemu-user-static (arm64 through
+# binfmt), mmdebstrap + arch-test (ubuntu-like rootfs), the arm64 cross compiler (helper for arm64).
+PACKAGES=(busybox-static gcc libc6-dev python3 python3-venv util-linux procps
+          qemu-user-static mmdebstrap arch-test gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+need_update=0
+if [ "$(dpkg --print-architecture)" = amd64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "setup: adding the arm64 architecture to apt (for busybox-static:arm64 and musl:arm64)" >&2
+  dpkg --add-architecture arm64
+  need_update=1
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+if ((${#missing[@]})) || ((need_update)); then
+  apt-get update -q >&2
+fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
-  apt-get update -q >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
