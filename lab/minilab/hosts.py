@@ -6,6 +6,7 @@ host, in a Vagrant VM, or over plain ssh.
 
 from __future__ import annotations
 
+import base64
 import os
 import shlex
 import shutil
@@ -13,6 +14,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+VM_ROOTFS_DIR = "/srv/minilab/rootfs"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ class Host:
 
     def mini_container(self, args: list[str], timeout: float = 120) -> CommandResult:
         return self.run([*self.runtime_command(), *args], timeout=timeout)
+
+    def rootfs_path(self, target_id: str, local_path: str) -> str:
+        """Where a target's rootfs lives on this host (the lab unpacks it there)."""
+        raise NotImplementedError
+
+    def mkdtemp(self) -> str:
+        return self.run(["mktemp", "-d", "/tmp/minilab.XXXXXX"]).stdout.strip()
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        encoded = base64.b64encode(data).decode()
+        r = self.run(
+            ["sh", "-c", f"printf %s {encoded} | base64 -d > {shlex.quote(path)} && chmod {mode:o} {shlex.quote(path)}"]
+        )
+        if r.rc != 0:
+            raise OSError(f"cannot write {path}: {r.stderr.strip()}")
 
     def cgroup_leftovers(self, parent: str) -> list[str]:
         """Directories left under a cgroup parent, on whichever hierarchies the host has."""
@@ -79,6 +97,94 @@ class LocalHost(Host):
     def runtime_command(self) -> list[str]:
         return [sys.executable, "-m", "mini_container"]
 
+    def rootfs_path(self, target_id: str, local_path: str) -> str:
+        return local_path
+
     @staticmethod
     def is_root() -> bool:
         return os.geteuid() == 0
+
+
+class SshHost(Host):
+    """A machine reached over ssh (paramiko): a Vagrant VM, or any host you can log in to.
+
+    Commands run as root through sudo. Output is drained before the exit status is read: paramiko
+    can hang on recv_exit_status when a stream's window fills.
+    """
+
+    name = "ssh"
+
+    def __init__(self, hostname: str, port: int, user: str, key_file: str | None, label: str = "ssh") -> None:
+        self.hostname, self.port, self.user, self.key_file = hostname, port, user, key_file
+        self.name = label
+        self._client = None
+
+    @classmethod
+    def from_ssh_config(cls, text: str, alias: str, label: str = "vagrant") -> SshHost:
+        import paramiko
+
+        cfg = paramiko.SSHConfig.from_text(text).lookup(alias)
+        keys = cfg.get("identityfile") or [None]
+        return cls(cfg["hostname"], int(cfg.get("port", 22)), cfg.get("user", "vagrant"), keys[0], label)
+
+    def _connect(self):  # noqa: ANN202
+        if self._client is None:
+            import paramiko
+
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a lab VM made minutes ago
+            client.connect(self.hostname, self.port, self.user, key_filename=self.key_file, timeout=30,
+                           allow_agent=False, look_for_keys=self.key_file is None)  # fmt: skip
+            self._client = client
+        return self._client
+
+    def run(self, cmd: list[str] | str, timeout: float = 120) -> CommandResult:
+        import time
+
+        command = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        channel = self._connect().get_transport().open_session()
+        channel.settimeout(1.0)
+        channel.exec_command(f"sudo -n sh -c {shlex.quote(command)}")
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            while channel.recv_ready():
+                out += channel.recv(65536)
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                break
+            if time.monotonic() > deadline:
+                channel.close()
+                raise TimeoutError(f"{command} did not finish in {timeout}s on {self.hostname}:{self.port}")
+            time.sleep(0.01)
+        rc = channel.recv_exit_status()
+        channel.close()
+        return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def put(self, local: Path, remote: str) -> None:
+        sftp = self._connect().open_sftp()
+        try:
+            if local.is_dir():
+                sftp.mkdir(remote)
+                for path in sorted(local.rglob("*")):
+                    target = f"{remote}/{path.relative_to(local)}"
+                    if path.is_dir():
+                        sftp.mkdir(target)
+                    else:
+                        sftp.put(str(path), target)
+            else:
+                sftp.put(str(local), remote)
+        finally:
+            sftp.close()
+
+    def runtime_command(self) -> list[str]:
+        return ["mini-container"]
+
+    def rootfs_path(self, target_id: str, local_path: str) -> str:
+        return f"{VM_ROOTFS_DIR}/{target_id}"  # where lab/provision.sh unpacks it
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -7,6 +7,7 @@ MINILAB_ROOTFS_SOURCE=auto|download|offline picks where root filesystems come fr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
 from minilab import builders, targets  # noqa: E402
-from minilab.hosts import CommandResult, Host, LocalHost  # noqa: E402
+from minilab.hosts import CommandResult, Host, LocalHost, SshHost  # noqa: E402
 from minilab.matrix import Record, render, split_nodeid  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "out"
@@ -77,9 +78,19 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
 
 @pytest.fixture(scope="session")
 def host() -> Host:
+    """MINILAB_BACKEND=local (default) or ssh (MINILAB_SSH_CONFIG file, MINILAB_SSH_ALIAS host)."""
+    backend = os.environ.get("MINILAB_BACKEND", "local")
+    if backend == "ssh":
+        config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
+        remote = SshHost.from_ssh_config(config, os.environ.get("MINILAB_SSH_ALIAS", "minilab"))
+        yield remote
+        remote.close()
+        return
+    if backend != "local":
+        pytest.fail(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
     if os.geteuid() != 0:
         pytest.skip("e2e scenarios need root and the real kernel")
-    return LocalHost()
+    yield LocalHost()
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +103,12 @@ def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict) -> 
     key = request.param
     if key not in _targets_built:
         arch, kind, source = key
-        _targets_built[key] = targets.materialize(kind, arch, source)
+        if isinstance(host, LocalHost):
+            built = targets.materialize(kind, arch, source)
+        else:  # the lab driver staged and provisioned it on that host already
+            label = targets.label_for(kind, arch, source)
+            built = targets.Target(arch, kind, label, source, "")
+        _targets_built[key] = dataclasses.replace(built, rootfs=host.rootfs_path(built.id, built.rootfs))
     return _targets_built[key]
 
 
@@ -119,10 +135,12 @@ class Runtime:
 
 
 @pytest.fixture
-def mc(host: Host, target: targets.Target, tmp_path: Path) -> Runtime:
-    runtime = Runtime(host, target, str(tmp_path))
+def mc(host: Host, target: targets.Target) -> Runtime:
+    scratch = host.mkdtemp()  # on the host under test: volumes and reports live there
+    runtime = Runtime(host, target, scratch)
     mounts_before = host.mounts_under(target.rootfs)
     yield runtime
+    host.run(["rm", "-rf", scratch])
     leftovers = host.cgroup_leftovers(runtime.parent)
     host.remove_cgroup_parent(runtime.parent)
     assert leftovers == [], f"cgroups left behind: {leftovers}"

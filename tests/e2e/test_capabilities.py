@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from minilab import binfmt
@@ -80,7 +78,7 @@ def test_no_new_privs_blocks_setuid_gain(mc, host, target) -> None:
     # mchelper, not busybox: Debian's busybox drops setuid privileges by itself
     if target.emulated and "C" not in binfmt.flags(target.arch):
         pytest.skip("binfmt handler without the C flag: the kernel ignores setuid bits of emulated binaries")
-    os.chmod(mc.tmp, 0o755)  # pytest makes it 0700: uid 1000 must be able to enter the volume
+    host.run(["chmod", "755", mc.tmp])  # mktemp makes it 0700: uid 1000 must be able to enter the volume
     volume = f"{mc.tmp}:/scratch"
     r = mc.sh("cp /usr/local/bin/mchelper /scratch/h && chmod 4755 /scratch/h && echo made", "-v", volume)
     assert r.stdout.strip() == "made", r

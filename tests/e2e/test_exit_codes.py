@@ -36,13 +36,13 @@ def test_not_executable_is_126(mc) -> None:
     assert mc.run(["/etc", mc.target.rootfs]).rc == 126
 
 
-def test_foreign_binary_without_binfmt_is_126_and_names_qemu(mc, host, tmp_path) -> None:
+def test_foreign_binary_without_binfmt_is_126_and_names_qemu(mc, host) -> None:
     # An s390x ELF header: no lab machine registers a handler for it.
-    rootfs = tmp_path / "foreign"
-    (rootfs / "bin").mkdir(parents=True)
-    (rootfs / "bin/tool").write_bytes(b"\x7fELF\x02\x02\x01\x00" + b"\0" * 8 + b"\x00\x02\x00\x16" + b"\0" * 100)
-    (rootfs / "bin/tool").chmod(0o755)
-    r = mc.run(["/bin/tool", str(rootfs)])
+    rootfs = f"{mc.tmp}/foreign"
+    host.run(["mkdir", "-p", f"{rootfs}/bin"])
+    header = b"\x7fELF\x02\x02\x01\x00" + b"\0" * 8 + b"\x00\x02\x00\x16" + b"\0" * 100
+    host.write_file(f"{rootfs}/bin/tool", header, 0o755)
+    r = mc.run(["/bin/tool", rootfs])
     assert r.rc == 126, r
     assert r.stderr.startswith("mini-container: /bin/tool is an s390x binary and this ") and r.stderr.count("\n") == 1
     assert "install qemu-user-static and register qemu-s390x with the F flag" in r.stderr
