@@ -1,4 +1,6 @@
-"""Sessions: lint, unit (3.10 + newest), e2e_local (root, real kernel). `nox` alone runs all three."""
+"""Sessions: lint, unit (3.10 + newest), e2e_local (this host), e2e (in a Vagrant VM): `nox` runs them all.
+
+Lab sessions: box (offline Vagrant box), lab_up / lab_down (a VM for hands-on use)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ _found = _real_interpreters()
 # 3.10 is Ubuntu 22.04's python3, where the runtime must run; the newest catches deprecations.
 PYTHONS = ["3.10", _found[-1] if _found and _found[-1] != "3.10" else "3.13"]
 
-nox.options.sessions = ["lint", "unit", "e2e_local"]
+nox.options.sessions = ["lint", "unit", "e2e_local", "e2e"]
+LAB_DEPS = ["pytest", "pytest-xdist", "python-vagrant", "paramiko"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -65,3 +68,41 @@ def e2e_local(session: nox.Session) -> None:
     env = {"MINILAB_TARGETS": os.environ.get("MINILAB_TARGETS", host_matrix())}
     session.run("pytest", "tests/e2e", "-n", "2", "-q", f"--junitxml={junit}", *session.posargs, env=env)
     (OUT / "matrix.md").replace(OUT / f"matrix-e2e-local-{session.python}.md")
+
+
+def _lab(session: nox.Session, *args: str) -> None:
+    if os.geteuid() != 0:
+        session.error("the VM lab needs root (libvirt, loop devices for the box, cgroups in the tests)")
+    session.install(*LAB_DEPS)
+    session.install("-e", ".")
+    session.run("python", "-m", "minilab.vm", *args, env={"PYTHONPATH": str(ROOT / "lab")})
+
+
+@nox.session(python=PYTHONS[-1])
+def e2e(session: nox.Session) -> None:
+    """The scenarios inside a Vagrant VM (cgroup v2): up or reuse, provision, run, destroy policy.
+
+    MINILAB_VM_TARGETS (default amd64:alpine,arm64:alpine), MINILAB_DESTROY=never|passing|always,
+    MINILAB_BOX (a box name, or "offline"), MINILAB_NET=loopback, MINILAB_DRIVER=qemu; see README.
+    """
+    _lab(session, "e2e", "--", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def lab_up(session: nox.Session) -> None:
+    """Boot (or reuse) and provision the lab VM for hands-on use: then `cd lab && vagrant ssh`."""
+    _lab(session, "up")
+
+
+@nox.session(python=PYTHONS[-1])
+def lab_down(session: nox.Session) -> None:
+    """Destroy the lab VM, sweep leftovers, stop the libvirt daemons the lab started."""
+    _lab(session, "down")
+
+
+@nox.session(python=PYTHONS[-1])
+def box(session: nox.Session) -> None:
+    """Build the offline Debian box from Debian packages and `vagrant box add` it (cached). `-- v1`: v1 guest."""
+    if os.geteuid() != 0:
+        session.error("building the box needs root")
+    session.run("python", "-m", "minilab.box", *session.posargs, env={"PYTHONPATH": str(ROOT / "lab")})

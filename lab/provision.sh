@@ -89,8 +89,11 @@ Try:
   sudo mini-container -m 16 /bin/sh ${first:-$ROOTFS_DIR/<name>} -- -c 'x=a; while :; do x=\$x\$x; done'
   mini-container --help
 "
-if [ "$(cat /etc/motd 2>/dev/null)" != "$motd" ]; then
-  printf '%s\n' "$motd" > /etc/motd
+printf '%s\n' "$motd" > /etc/motd.minilab-new
+if cmp -s /etc/motd.minilab-new /etc/motd; then
+  rm /etc/motd.minilab-new
+else
+  mv /etc/motd.minilab-new /etc/motd
   changes+=("wrote /etc/motd")
 fi
 

@@ -5,8 +5,11 @@ set -euo pipefail
 
 # runtime tests: busybox-static, gcc (the static helper); the lab: qemu-user-static (arm64 through
 # binfmt), mmdebstrap + arch-test (ubuntu-like rootfs), the arm64 cross compiler (helper for arm64).
+# the VM lab: Vagrant with libvirt and qemu (software emulation works), and the offline box builder.
 PACKAGES=(busybox-static gcc libc6-dev python3 python3-venv util-linux procps
-          qemu-user-static mmdebstrap arch-test gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+          qemu-user-static mmdebstrap arch-test gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+          vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+          dnsmasq-base iptables fdisk e2fsprogs grub-pc-bin grub2-common)
 need_update=0
 if [ "$(dpkg --print-architecture)" = amd64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   echo "setup: adding the arm64 architecture to apt (for busybox-static:arm64 and musl:arm64)" >&2

@@ -145,5 +145,6 @@ def mc(host: Host, target: targets.Target) -> Runtime:
     host.remove_cgroup_parent(runtime.parent)
     assert leftovers == [], f"cgroups left behind: {leftovers}"
     assert host.mounts_under(target.rootfs) == mounts_before, "mounts left on the host"
-    strays = host.run(["pgrep", "-f", runtime.parent])
+    # "[m]c-test-…": over ssh the check runs inside `sudo sh -c …`, whose own command line must not match
+    strays = host.run(["pgrep", "-f", f"[{runtime.parent[0]}]{runtime.parent[1:]}"])
     assert strays.stdout.strip() == "", f"processes left behind: {strays.stdout}"
