@@ -365,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "up":
             stage(lab.settings, parse_specs(args.targets))
-            lab.up().close()
-            lab.daemons.save()
+            try:
+                lab.up().close()
+            finally:  # even a failed up may have started daemons: `down` must find them
+                lab.daemons.save()
             say(f"ready: cd {LAB_DIR} && vagrant ssh")
         elif args.action == "e2e":
             return run_e2e(lab, parse_specs(args.targets), args.destroy, args.pytest_args)
