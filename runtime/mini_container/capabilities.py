@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-
 from .errors import ContainerError
+from .record import Record
 from .syscalls import (
     PR_CAP_AMBIENT,
     PR_CAP_AMBIENT_CLEAR_ALL,
@@ -13,6 +11,10 @@ from .syscalls import (
     PR_CAPBSET_DROP,
     Kernel,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every start; annotations only
+    from collections.abc import Iterable
 
 # Index = capability number (linux/capability.h).
 NAMES: tuple[str, ...] = (
@@ -74,13 +76,12 @@ def parse(values: Iterable[str], top: int) -> tuple[set[int], bool]:
     return caps, everything
 
 
-@dataclass(frozen=True)
-class CapSets:
-    bounding: int
-    permitted: int
-    effective: int
-    inheritable: int
-    ambient: int
+class CapSets(Record):
+    __slots__ = ("bounding", "permitted", "effective", "inheritable", "ambient")
+
+    def __init__(self, bounding: int, permitted: int, effective: int, inheritable: int, ambient: int) -> None:
+        self.bounding, self.permitted, self.effective = bounding, permitted, effective
+        self.inheritable, self.ambient = inheritable, ambient
 
     def names(self, which: str) -> list[str]:
         mask = getattr(self, which)

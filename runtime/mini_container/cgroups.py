@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import time
-from dataclasses import dataclass, field
 
 from .errors import ContainerError
+from .record import Record
 
 CONTROLLERS = ("memory", "pids")
-_RUN_NAME = re.compile(r"^(\d+)-[0-9a-f]+$")  # <runtime pid>-<random>: the sweep's key
 
 
-@dataclass
-class Layout:
+def run_pid(name: str) -> int | None:
+    """The runtime pid in a container cgroup's name (<runtime pid>-<random hex>): the sweep's key."""
+    pid, sep, token = name.partition("-")
+    if sep and pid.isdigit() and token and all(c in "0123456789abcdef" for c in token):
+        return int(pid)
+    return None
+
+
+class Layout(Record):
     """Where cgroup hierarchies are mounted. kind: 'v2', 'v1' or 'hybrid'."""
 
-    unified: str | None = None
-    v1: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("unified", "v1")
+
+    def __init__(self, unified: str | None = None, v1: dict[str, str] | None = None) -> None:
+        self.unified = unified
+        self.v1 = v1 if v1 is not None else {}
 
     @property
     def kind(self) -> str:
@@ -358,8 +366,8 @@ def sweep(layout: Layout, parent: str) -> list[str]:
         except OSError:
             continue
         for entry in entries:
-            match = _RUN_NAME.match(entry)
-            if match and not _alive(int(match.group(1))):
+            pid = run_pid(entry)
+            if pid is not None and not _alive(pid):
                 path = os.path.join(base, entry)
                 try:
                     _kill_and_remove(path, timeout=1.0)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import NoReturn
 
 from . import capabilities, cgroups, executable, process, rootfs, users
 from .cli import Config, print_error
 from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OOM, EXIT_RUNTIME, ContainerError
+from .record import Record
 from .report import write_report
 from .syscalls import (
     CLONE_NEWCGROUP,
@@ -29,28 +27,30 @@ from .syscalls import (
 )
 from .units import format_mib
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every start; annotations only
+    from typing import NoReturn
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     """Everything decided before fork, so the child only makes kernel calls."""
 
-    config: Config
-    id: str
-    user: users.User
-    caps: capabilities.CapSets
-    top_cap: int
-    exe: str
-    argv: list[str]
-    env: dict[str, str]
-    hostname: str
-    workdir: str
-    namespaces: int
+    __slots__ = ("config", "id", "user", "caps", "top_cap", "exe", "argv", "env", "hostname", "workdir",
+                 "namespaces")  # fmt: skip
+
+    def __init__(
+        self, config: Config, id: str, user: users.User, caps: capabilities.CapSets, top_cap: int, exe: str,
+        argv: list[str], env: dict[str, str], hostname: str, workdir: str, namespaces: int,
+    ) -> None:  # fmt: skip
+        self.config, self.id, self.user, self.caps, self.top_cap = config, id, user, caps, top_cap
+        self.exe, self.argv, self.env = exe, argv, env
+        self.hostname, self.workdir, self.namespaces = hostname, workdir, namespaces
 
 
 def prepare(config: Config) -> Plan:
-    token = secrets.token_hex(6)
+    token = os.urandom(6).hex()
     user = users.resolve(config.user, config.rootfs)
     top = capabilities.last_cap()
     caps = capabilities.compute(config.cap_add, config.cap_drop, user.uid, top)
@@ -182,13 +182,13 @@ def _child(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn:
         os._exit(failure.exit_code)
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    signal: int | None
-    oom_killed: bool
-    message: str | None
-    duration: float
+class Outcome(Record):
+    __slots__ = ("exit_code", "signal", "oom_killed", "message", "duration")
+
+    def __init__(self, exit_code: int, signal: int | None, oom_killed: bool, message: str | None,
+                 duration: float) -> None:  # fmt: skip
+        self.exit_code, self.signal, self.oom_killed = exit_code, signal, oom_killed
+        self.message, self.duration = message, duration
 
 
 def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel) -> Outcome:

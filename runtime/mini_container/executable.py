@@ -7,7 +7,6 @@ a bare ENOEXEC, so we say what is missing instead.
 from __future__ import annotations
 
 import os
-import platform
 import stat
 
 from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, ContainerError
@@ -61,7 +60,7 @@ def _check_executable(rootfs: str, inside: str, command: str) -> None:
 
 
 def host_machine() -> int | None:
-    return _HOST_MACHINES.get(platform.machine())
+    return _HOST_MACHINES.get(os.uname().machine)
 
 
 def elf_machine(header: bytes) -> int | None:
@@ -128,7 +127,7 @@ def check_runnable(rootfs: str, inside: str, handlers_dir: str = BINFMT_DIR, dep
     if machine is None or machine == host_machine():
         return
     arch = ELF_MACHINES.get(machine, f"ELF machine {machine}")
-    here = platform.machine()
+    here = os.uname().machine
     for entry in binfmt_handlers(handlers_dir):
         if not _matches(entry, header):
             continue

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import select
 import signal
-from typing import NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every start; annotations only
+    from typing import NoReturn
 
 FORWARDED = frozenset(
     {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 
 def write_report(path: str, **fields: object) -> None:
+    import json  # only runs that ask for a report pay for it
+
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(fields, f, indent=2, sort_keys=True)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import ContainerError
 from .paths import secure_join
+from .record import Record
 
 _ID_MAX = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel
 
 
-@dataclass(frozen=True)
-class User:
-    uid: int
-    gid: int
-    home: str
-    name: str | None
+class User(Record):
+    __slots__ = ("uid", "gid", "home", "name")
+
+    def __init__(self, uid: int, gid: int, home: str, name: str | None) -> None:
+        self.uid, self.gid, self.home, self.name = uid, gid, home, name
 
 
 ROOT = User(0, 0, "/root", "root")

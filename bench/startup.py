@@ -1,0 +1,192 @@
+"""Start-to-exit of /bin/true: mini-container against runc, crun, bwrap and unshare+chroot.
+
+Interleaved rounds (a shuffled order each round), medians, and paired ratios (each round's
+mini-container time over the reference's in that same round). A second case sets a memory and a pids
+limit, so cgroup creation and removal are counted. Writes docs/bench.md and docs/bench-startup.png.
+
+    sudo python3 bench/startup.py [--rounds 200]        # `nox -s bench` installs matplotlib and runs it
+
+crun 1.8.1 refuses this host's hybrid cgroup layout, so the harness runs every runtime in a private
+mount namespace with /sys/fs/cgroup/unified unmounted (DESIGN §3); that changes nothing for the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "runtime"), str(REPO / "lab")]
+
+from mini_container.syscalls import CLONE_NEWNS, MNT_DETACH, MS_PRIVATE, MS_REC, Kernel  # noqa: E402
+from minilab import builders, targets  # noqa: E402
+
+# How the lab installs the runtime (lab/provision.sh): no site, no user paths.
+LAUNCH = (
+    f"import sys; sys.path.insert(0, {str(REPO / 'runtime')!r}); from mini_container.main import main; sys.exit(main())"
+)
+MIB = 1 << 20
+
+
+def oci_bundle(rootfs: str, limits: bool) -> Path:
+    bundle = Path(tempfile.mkdtemp(prefix="mc-bench-bundle-"))
+    subprocess.run(["runc", "spec", "-b", str(bundle)], check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["/bin/true"]
+    spec["root"] = {"path": rootfs, "readonly": True}
+    if limits:
+        spec["linux"]["resources"] = {"memory": {"limit": 64 * MIB, "swap": 64 * MIB}, "pids": {"limit": 64}}
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
+
+
+def commands(rootfs: str, python: str, limits: bool) -> dict[str, list[str] | None]:
+    mc_limits = ["-m", "64", "--nproc", "64"] if limits else []
+    have = shutil.which
+    bundle = oci_bundle(rootfs, limits) if have("runc") else None
+    cmds: dict[str, list[str] | None] = {
+        "mini-container": [python, "-I", "-S", "-c", LAUNCH, *mc_limits, "/bin/true", rootfs],
+        "runc": ["runc", "run", "-b", str(bundle), "{id}"] if bundle and have("runc") else None,
+        "crun": ["crun", "run", "-b", str(bundle), "{id}"] if bundle and have("crun") else None,
+    }
+    if not limits:  # no cgroup support: only in the plain case
+        cmds["bwrap"] = ["bwrap", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--unshare-all",
+                         "/bin/true"] if have("bwrap") else None  # fmt: skip
+        cmds["unshare+chroot"] = ["unshare", "-fpm", "chroot", rootfs, "/bin/true"]
+    return cmds
+
+
+def run_once(cmd: list[str], ident: str) -> tuple[float, int]:
+    """Wall seconds and the runtime's peak RSS (KiB) for one start-to-exit."""
+    argv = [a.replace("{id}", ident) for a in cmd]
+    started = time.perf_counter()
+    pid = os.posix_spawn(argv[0] if "/" in argv[0] else shutil.which(argv[0]), argv, os.environ)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss
+
+
+def measure(cmds: dict[str, list[str] | None], rounds: int) -> dict[str, dict[str, list[float]]]:
+    available = {k: v for k, v in cmds.items() if v}
+    times: dict[str, list[float]] = {k: [] for k in available}
+    rss: dict[str, list[float]] = {k: [] for k in available}
+    for r in range(rounds):
+        order = list(available)
+        random.shuffle(order)
+        for name in order:
+            t, m = run_once(available[name], f"mcbench-{os.getpid()}-{r}-{name}")
+            times[name].append(t)
+            rss[name].append(m)
+    return {"times": times, "rss": rss}
+
+
+def charged_memory(rootfs: str, python: str) -> int | None:
+    report = Path(tempfile.mkdtemp()) / "r.json"
+    subprocess.run([python, "-I", "-S", "-c", LAUNCH, "-m", "64", "--report", str(report), "/bin/true", rootfs],
+                   check=True)  # fmt: skip
+    return json.loads(report.read_text())["memory_peak_bytes"]
+
+
+def table(result: dict[str, dict[str, list[float]]], title: str) -> list[str]:
+    times, rss = result["times"], result["rss"]
+    mc = times["mini-container"]
+    header = "| runtime | median ms | p90 ms | mini-container / it (paired median) | peak RSS MiB |"
+    lines = [f"### {title}", "", header, "|---|---:|---:|---:|---:|"]
+    for name, ts in sorted(times.items(), key=lambda kv: statistics.median(kv[1])):
+        p90 = sorted(ts)[int(len(ts) * 0.9) - 1]
+        ratio = statistics.median(a / b for a, b in zip(mc, ts, strict=True)) if name != "mini-container" else 1.0
+        lines.append(f"| {name} | {statistics.median(ts) * 1000:.1f} | {p90 * 1000:.1f} | {ratio:.2f} | "
+                     f"{statistics.median(rss[name]) / 1024:.1f} |")  # fmt: skip
+    return lines + [""]
+
+
+def plot(results: dict[str, dict], out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib missing, no plot (nox -s bench installs it)", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4))
+    for ax, (title, result) in zip(axes, results.items(), strict=True):
+        names = sorted(result["times"], key=lambda n: statistics.median(result["times"][n]))
+        ax.boxplot([[t * 1000 for t in result["times"][n]] for n in names], showfliers=False)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
+        ax.set_ylabel("start to exit of /bin/true (ms)")
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "200")))
+    p.add_argument("--out", default=str(REPO / "docs"))
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("bench: needs root", file=sys.stderr)
+        return 125
+    for name in ("runc", "crun", "bwrap"):
+        if shutil.which(name) is None:
+            print(
+                f"bench: {name} is not installed: skipped (apt-get install {name if name != 'bwrap' else 'bubblewrap'})"
+            )
+    target = targets.materialize("alpine", builders.host_arch())
+    python = os.path.realpath(sys.executable)  # the real interpreter, never a pyenv shim
+    k = Kernel()
+    k.unshare(CLONE_NEWNS)  # crun's hybrid-layout workaround, for every runtime alike
+    k.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    if os.path.ismount("/sys/fs/cgroup/unified"):
+        k.umount2("/sys/fs/cgroup/unified", MNT_DETACH)
+    results = {}
+    for title, limits in (("/bin/true, no limits", False), ("/bin/true, -m 64 MiB and 64 pids", True)):
+        cmds = commands(target.rootfs, python, limits)
+        for name, cmd in cmds.items():  # warm caches and check each one works before timing
+            if cmd:
+                run_once(cmd, f"mcbench-warm-{os.getpid()}-{name}-{limits}")
+        results[title] = measure(cmds, args.rounds)
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    versions = {n: subprocess.run([n, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+                for n in ("runc", "crun", "bwrap") if shutil.which(n)}  # fmt: skip
+    charged_kib = (charged_memory(target.rootfs, python) or 0) / 1024
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())  # fmt: skip
+    lines = [
+        "# Start-up benchmark", "",
+        f"Measured {datetime.date.today().isoformat()} on {platform.node()}: {cpu}, {os.cpu_count()} CPUs, "
+        f"Linux {platform.release()}, cgroup {'v1 hybrid' if Path('/sys/fs/cgroup/memory').is_dir() else 'v2'}; "
+        f"Python {platform.python_version()} ({python}); {', '.join(versions.values())}.", "",
+        f"{args.rounds} interleaved rounds per case (a shuffled order each round). The ratio column is the "
+        "median over rounds of mini-container's time divided by that runtime's time in the same round "
+        "(below 1: mini-container is faster). Peak RSS is the runtime process's own (wait4). "
+        f"Memory charged to the container's cgroup for `true`: {charged_kib:.0f} KiB "
+        "(mini-container's --report; the Python setup is not charged, it joins the cgroup just before exec).", "",
+    ]  # fmt: skip
+    for title, result in results.items():
+        lines += table(result, title)
+    lines += ["![start-up](bench-startup.png)", ""]
+    (out / "bench.md").write_text("\n".join(lines))
+    plot(results, out / "bench-startup.png")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
