@@ -172,6 +172,20 @@ def _group_exists(name: str) -> bool:
         return False
 
 
+def _not_ready_retry(fn, what: str, attempts: int = 20, delay: float = 3.0):  # noqa: ANN001, ANN202
+    """Right after boot (and after vagrant sets the hostname, which restarts the guest's network),
+    vagrant-libvirt briefly reports the machine "not yet ready for SSH": try again for a minute."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except subprocess.CalledProcessError:
+            if attempt == attempts - 1:
+                raise
+            say(f"{what}: guest not ready yet, retrying")
+            time.sleep(delay)
+    return None
+
+
 def stage(settings: Settings, specs: list[tuple[str, str, str]]) -> list[lab_targets.Target]:
     """What provision.sh installs: the runtime and one tarball per target."""
     root = Path(settings.stage)
@@ -241,19 +255,12 @@ class Lab:
                     f"({self.settings.driver}, {self.settings.net} network); log: {self.log}")  # fmt: skip
                 v.up(provider=self.settings.provider, provision=False)
                 say(f"booted in {time.monotonic() - started:.0f}s")
-            config = v.ssh_config(vm_name=self.settings.name)
+            config = _not_ready_retry(lambda: v.ssh_config(vm_name=self.settings.name), "ssh-config")
             (OUT / "vm-ssh-config").write_text(config)
             host = SshHost.from_ssh_config(config, self.settings.name)
             self._wait_for_ssh(host)
             say("provisioning (lab/provision.sh)")
-            for attempt in range(3):  # right after boot the guest may briefly be "not ready"
-                try:
-                    v.provision()
-                    break
-                except subprocess.CalledProcessError:
-                    if attempt == 2:
-                        raise
-                    time.sleep(5)
+            _not_ready_retry(v.provision, "provision")
         except subprocess.CalledProcessError as e:
             raise LabError(
                 f"vagrant failed ({e.returncode}): see {self.log} and the guest console in {self.settings.serial_log}"
