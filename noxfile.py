@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import nox
@@ -113,3 +114,22 @@ def box(session: nox.Session) -> None:
     if os.geteuid() != 0:
         session.error("building the box needs root")
     session.run("python", "-m", "minilab.box", *session.posargs, env={"PYTHONPATH": str(ROOT / "lab")})
+
+
+@nox.session(python=PYTHONS[-1])
+def bench(session: nox.Session) -> None:
+    """Start-up benchmark against runc, crun, bwrap and unshare (a benchmark, never a timed test).
+
+    Writes docs/bench.md and docs/bench-startup.png. `-- --rounds 50` for a quick look.
+    """
+    if os.geteuid() != 0:
+        session.error("the benchmark needs root (namespaces, cgroups)")
+    missing = [
+        pkg for tool, pkg in (("runc", "runc"), ("crun", "crun"), ("bwrap", "bubblewrap")) if not shutil.which(tool)
+    ]
+    if missing:
+        session.log(f"installing the reference runtimes {missing}")
+        session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True,
+                    success_codes=[0, 100])  # fmt: skip
+    session.install("matplotlib")
+    session.run("python", "bench/startup.py", *session.posargs, env={"PYTHONPATH": str(ROOT / "lab")})

@@ -25,3 +25,35 @@ def test_specs_carry_the_source_decision(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_unknown_destroy_policy_is_refused() -> None:
     with pytest.raises(vm.LabError, match="expected never, passing or always"):
         vm.run_e2e(vm.Lab(vm.Settings()), [], "sometimes", [])
+
+
+class InterruptedLab:
+    """Stands in for vm.Lab: `up` is interrupted (Ctrl-C while the VM boots)."""
+
+    def __init__(self) -> None:
+        self.settings = vm.Settings()
+        self.destroyed = 0
+        self.daemons = self
+
+    def up(self):  # noqa: ANN201
+        raise KeyboardInterrupt
+
+    def destroy(self) -> None:
+        self.destroyed += 1
+
+    def load(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def save(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("policy", "destroyed"), [("passing", 1), ("always", 1), ("never", 0)])
+def test_ctrl_c_applies_the_destroy_policy(monkeypatch: pytest.MonkeyPatch, policy: str, destroyed: int) -> None:
+    monkeypatch.setattr(vm, "stage", lambda settings, specs: [])
+    lab = InterruptedLab()
+    assert vm.run_e2e(lab, [], policy, []) == 130  # type: ignore[arg-type]
+    assert lab.destroyed == destroyed
