@@ -49,7 +49,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def unit(session: nox.Session) -> None:
-    session.install("pytest")
+    session.install("pytest", "hypothesis")
     session.install("-e", ".")
     session.run("pytest", "tests/unit", "-q", *session.posargs)
 

@@ -37,8 +37,11 @@ class LabError(RuntimeError):
     pass
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"lab: {message}", file=sys.stderr, flush=True)
+    print(f"lab [{time.monotonic() - _STARTED:4.0f}s]: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass

@@ -1,3 +1,3 @@
-from .main import main
+from .main import run_and_exit
 
-raise SystemExit(main())
+run_and_exit()

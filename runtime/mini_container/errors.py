@@ -8,10 +8,18 @@ EXIT_NOT_FOUND = 127  # command not found in the rootfs
 EXIT_OOM = 137  # 128 + SIGKILL, reported with a line naming the OOM killer
 
 
+def one_line(text: str) -> str:
+    """User input (paths, names) may hold newlines or control bytes: escape them, keep one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ContainerError(Exception):
     """A failure the user should see as one line on stderr, with a documented exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_RUNTIME) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
