@@ -4,6 +4,9 @@
  *   mchelper hog            touch memory 1 MiB at a time until killed
  *   mchelper forks N        fork up to N sleeping children; print how many started and why it stopped
  *   mchelper bind PORT      bind a TCP port on 0.0.0.0; print "bound" or the error
+ *   mchelper connect IP PORT   TCP connect; print "connected" or the error
+ *   mchelper chroot-escape PATH   the classic chroot-out trick, then report whether PATH is visible:
+ *                           chroot into a subdirectory without chdir, climb "..", chroot "."
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,11 +64,40 @@ static int bind_port(int port) {
     return 0;
 }
 
+static int connect_to(const char *ip, int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (s < 0 || inet_pton(AF_INET, ip, &a.sin_addr) != 1 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+        printf("connect: %s\n", strerror(errno));
+        return 1;
+    }
+    printf("connected\n");
+    return 0;
+}
+
+static int chroot_escape(const char *path) {
+    struct stat st;
+    mkdir("/tmp/mchelper-jail", 0755);
+    if (chroot("/tmp/mchelper-jail") < 0) {  /* the cwd stays outside the new root */
+        printf("chroot: %s\n", strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < 256; i++) chdir("..");
+    if (chroot(".") < 0) {
+        printf("chroot .: %s\n", strerror(errno));
+        return 1;
+    }
+    printf("%s\n", stat(path, &st) == 0 ? "escaped" : "contained");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "ids")) return ids();
     if (argc >= 2 && !strcmp(argv[1], "hog")) return hog();
     if (argc >= 3 && !strcmp(argv[1], "forks")) return forks(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "bind")) return bind_port(atoi(argv[2]));
-    fprintf(stderr, "usage: mchelper ids | hog | forks N | bind PORT\n");
+    if (argc >= 4 && !strcmp(argv[1], "connect")) return connect_to(argv[2], atoi(argv[3]));
+    if (argc >= 3 && !strcmp(argv[1], "chroot-escape")) return chroot_escape(argv[2]);
+    fprintf(stderr, "usage: mchelper ids | hog | forks N | bind PORT | connect IP PORT | chroot-escape PATH\n");
     return 2;
 }

@@ -1,0 +1,63 @@
+"""Escape attempts from inside the container; each must fail. Each has a control showing the same
+attempt does work where nothing stops it, so these tests can fail (runc's and crun's own suites)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from minilab.hosts import LocalHost
+
+
+@pytest.fixture
+def host_marker(host):
+    """A file that exists only on the host, outside every rootfs."""
+    path = f"/tmp/minilab-escape-marker-{uuid.uuid4().hex[:8]}"
+    host.write_file(path, b"host\n")
+    yield path
+    host.run(["rm", "-f", path])
+
+
+def test_chroot_out_trick_stays_inside(mc, host, target, host_marker) -> None:
+    # control: under a plain chroot (no pivot_root, no mount namespace) the trick reaches the host
+    control = host.run(["chroot", target.rootfs, "/usr/local/bin/mchelper", "chroot-escape", host_marker])
+    host.run(["rmdir", f"{target.rootfs}/tmp/mchelper-jail"])
+    assert control.stdout.strip() == "escaped", control
+    # default capabilities include SYS_CHROOT, as with docker: chroot works, the escape does not
+    r = mc.sh(f"mchelper chroot-escape {host_marker}; rmdir /tmp/mchelper-jail")
+    assert r.stdout.splitlines()[0] == "contained", r
+
+
+def test_umount_and_remount_are_refused(mc) -> None:
+    r = mc.sh("umount /proc 2>&1 && echo UMOUNTED; mount -o remount,rw /proc/sys 2>&1 && echo REMOUNTED; true")
+    assert "UMOUNTED" not in r.stdout and "REMOUNTED" not in r.stdout, r
+    assert "ermission denied" in r.stdout or "not permitted" in r.stdout, r
+
+
+@pytest.fixture
+def host_listener(host):
+    if not isinstance(host, LocalHost):
+        pytest.skip("the listener lives in this test process: local host only")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_net_none_cannot_reach_the_hosts_loopback(mc, host_listener) -> None:
+    control = mc.sh(f"mchelper connect 127.0.0.1 {host_listener}", "--net", "host")
+    assert control.stdout.strip() == "connected", control
+    r = mc.sh(f"mchelper connect 127.0.0.1 {host_listener}")
+    assert r.stdout.strip() == "connect: Connection refused", r
+
+
+def test_host_pids_cannot_be_signalled_or_seen(mc, host) -> None:
+    # PID 1 of the host (init) is not PID 1 in here, and no host process number exists inside
+    host_pids = host.run(["sh", "-c", "ls /proc | grep -c '^[0-9]'"]).stdout.strip()
+    r = mc.sh("ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '")
+    inside, cmdline = r.stdout.split("\n", 1)
+    assert int(inside) <= 3 < int(host_pids), r
+    assert "sh" in cmdline, r  # our own shell is PID 1
