@@ -6,7 +6,7 @@ set -euo pipefail
 # runtime tests: busybox-static, gcc (the static helper); the lab: qemu-user-static (arm64 through
 # binfmt), mmdebstrap + arch-test (ubuntu-like rootfs), the arm64 cross compiler (helper for arm64).
 # the VM lab: Vagrant with libvirt and qemu (software emulation works), and the offline box builder.
-PACKAGES=(busybox-static gcc libc6-dev python3 python3-venv util-linux procps
+PACKAGES=(busybox-static gcc libc6-dev python3 python3-venv util-linux procps time mount
           qemu-user-static mmdebstrap arch-test gcc-aarch64-linux-gnu libc6-dev-arm64-cross
           vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
           dnsmasq-base iptables fdisk e2fsprogs grub-pc-bin grub2-common)
