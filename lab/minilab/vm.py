@@ -244,7 +244,7 @@ class Lab:
         if libvirt:
             self.daemons.start()
         if libvirt and not SETTINGS_FILE.exists():  # no VM is meant to exist: anything of ours is a leftover
-            sweep()
+            sweep(self.settings.name)
         box_name = self._box_name()
         self.save_settings(box_name)
         v = self._vagrant(box_name)
@@ -291,25 +291,34 @@ class Lab:
         except subprocess.CalledProcessError:
             say(f"vagrant destroy failed (see {self.log}); sweeping with virsh")
         if self.settings.provider == "libvirt":
-            sweep()
+            sweep(settings.get("name", self.settings.name))
         SETTINGS_FILE.unlink(missing_ok=True)
 
 
-def sweep() -> list[str]:
-    """Remove lab domains and volumes left by interrupted runs. Only names with our prefix."""
-    removed = []
-    names = subprocess.run(["virsh", "list", "--all", "--name"], capture_output=True, text=True).stdout.split()
-    for name in names:
-        if name.startswith(DOMAIN_PREFIX):
-            subprocess.run(["virsh", "destroy", name], capture_output=True)
-            subprocess.run(["virsh", "undefine", name, "--remove-all-storage", "--nvram"], capture_output=True)
-            removed.append(f"domain {name}")
-    vols = subprocess.run(["virsh", "vol-list", "default"], capture_output=True, text=True).stdout.splitlines()
-    for line in vols[2:]:
-        vol = line.split()[0] if line.split() else ""
-        if vol.startswith(DOMAIN_PREFIX) or vol.startswith("minilab-VAGRANTSLASH-"):
-            subprocess.run(["virsh", "vol-delete", vol, "--pool", "default"], capture_output=True)
-            removed.append(f"volume {vol}")
+def sweep_plan(name: str, domains: list[str], volumes: list[str]) -> tuple[list[str], list[str]]:
+    """What to remove for machine `name`: its domain and disks; box base images only when no lab
+    domain is left at all (another lab VM's disk may be an overlay on them)."""
+    mine = f"{DOMAIN_PREFIX}{name}"
+    doomed_domains = [d for d in domains if d == mine]
+    others = [d for d in domains if d.startswith(DOMAIN_PREFIX) and d != mine]
+    doomed_volumes = [v for v in volumes if v.startswith(mine)]
+    if not others:
+        doomed_volumes += [v for v in volumes if v.startswith("minilab-VAGRANTSLASH-")]
+    return doomed_domains, doomed_volumes
+
+
+def sweep(name: str = "minilab") -> list[str]:
+    """Remove what an interrupted run of machine `name` left in libvirt."""
+    domains = subprocess.run(["virsh", "list", "--all", "--name"], capture_output=True, text=True).stdout.split()
+    listing = subprocess.run(["virsh", "vol-list", "default"], capture_output=True, text=True).stdout.splitlines()
+    volumes = [line.split()[0] for line in listing[2:] if line.split()]
+    doomed_domains, doomed_volumes = sweep_plan(name, domains, volumes)
+    for domain in doomed_domains:
+        subprocess.run(["virsh", "destroy", domain], capture_output=True)
+        subprocess.run(["virsh", "undefine", domain, "--remove-all-storage", "--nvram"], capture_output=True)
+    for vol in doomed_volumes:
+        subprocess.run(["virsh", "vol-delete", vol, "--pool", "default"], capture_output=True)
+    removed = [f"domain {d}" for d in doomed_domains] + [f"volume {v}" for v in doomed_volumes]
     for item in removed:
         say(f"swept {item}")
     return removed
@@ -395,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lab.daemons.save()
         elif args.action == "sweep":
-            sweep()
+            sweep(lab.settings.name)
     except (LabError, boxes.BoxError) as e:
         print(f"lab: {e}", file=sys.stderr)
         return 1

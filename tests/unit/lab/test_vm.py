@@ -57,3 +57,14 @@ def test_ctrl_c_applies_the_destroy_policy(monkeypatch: pytest.MonkeyPatch, poli
     lab = InterruptedLab()
     assert vm.run_e2e(lab, [], policy, []) == 130  # type: ignore[arg-type]
     assert lab.destroyed == destroyed
+
+
+def test_sweep_touches_only_this_machine_and_keeps_shared_box_images_in_use() -> None:
+    box = "minilab-VAGRANTSLASH-bookworm-v2-x_vagrant_box_image_0_1_box.img"
+    domains = ["minilab_minilab", "minilab_other", "someone_elses_vm"]
+    volumes = ["minilab_minilab.img", "minilab_other.img", box, "unrelated.qcow2"]
+    assert vm.sweep_plan("minilab", domains, volumes) == (["minilab_minilab"], ["minilab_minilab.img"])
+    # once no lab domain is left, the box base image goes too
+    assert vm.sweep_plan("minilab", ["minilab_minilab"], volumes) == (
+        ["minilab_minilab"], ["minilab_minilab.img", box])  # fmt: skip
+    assert vm.sweep_plan("minilab", [], ["unrelated.qcow2"]) == ([], [])
