@@ -40,6 +40,14 @@ def _wait_for_cgroup(mc, timeout: float = 20) -> list[str]:
     raise AssertionError("the container's cgroup never appeared")
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def test_only_fds_0_1_2_cross_into_the_container(local) -> None:
     leak_r, leak_w = os.pipe()
     os.set_inheritable(leak_w, True)  # the runtime inherits fd leak_w, as from a careless caller
@@ -73,11 +81,14 @@ def test_killed_runtime_takes_the_container_along_and_next_run_sweeps(local) -> 
     p = _spawn(local, "echo ready; sleep 1000")
     assert p.stdout.readline().strip() == "ready"
     cgroup_dirs = _wait_for_cgroup(local)
+    # the container's own processes, by PID: other workers may run a `sleep 1000` of their own
+    container_pids = {pid for d in cgroup_dirs for pid in _read(f"{d}/cgroup.procs").split()}
+    assert container_pids, cgroup_dirs
     p.kill()
     p.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while subprocess.run(["pgrep", "-f", "sleep 1000"], capture_output=True).returncode == 0:
-        assert time.monotonic() < deadline, "the container outlived its runtime"
+    while alive := [pid for pid in container_pids if os.path.exists(f"/proc/{pid}")]:
+        assert time.monotonic() < deadline, f"the container outlived its runtime: {alive}"
         time.sleep(0.05)
     assert local.host.cgroup_leftovers(local.parent) == cgroup_dirs  # nobody removed it yet
     r = local.sh("true")  # the next run sweeps the stale cgroup
