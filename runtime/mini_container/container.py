@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import os
-import signal
 import sys
 import time
 
@@ -30,6 +30,8 @@ from .units import format_mib
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every start; annotations only
     from typing import NoReturn
+
+    from .warmup import AttachWarmUp
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -191,8 +193,10 @@ class Outcome(Record):
         self.message, self.duration = message, duration
 
 
-def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel) -> Outcome:
+def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: AttachWarmUp | None) -> Outcome:
     channel = process.Channel()
+    if warm_up is not None:
+        warm_up.wait()  # why: fork copies only the calling thread; fork with no other one alive
     process.block_signals()
     # why: only children enter a new PID namespace; the runtime stays outside to supervise
     k.unshare(CLONE_NEWPID)
@@ -225,7 +229,7 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel) -> Outcome:
     return Outcome(code, sig, oom, message, duration)
 
 
-def run(config: Config, k: Kernel | None = None) -> int:
+def run(config: Config, k: Kernel | None = None, warm_up: AttachWarmUp | None = None) -> int:
     if os.geteuid() != 0:
         raise ContainerError("must run as root (try: sudo mini-container ...)")
     plan = prepare(config)
@@ -235,7 +239,7 @@ def run(config: Config, k: Kernel | None = None) -> int:
     cgroup = cgroups.for_layout(layout, config.cgroup_parent, plan.id)
     cgroup.create(config.memory, config.nproc)
     try:
-        outcome = _start_and_wait(plan, cgroup, kernel)
+        outcome = _start_and_wait(plan, cgroup, kernel, warm_up)
         memory_peak, pids_peak = cgroup.memory_peak(), cgroup.pids_peak()
     finally:
         cgroup.remove()

@@ -15,9 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     config = None
     try:
         config = cli.parse(args)
+        from . import warmup
+
+        warm_up = warmup.start()  # before the heavy imports below, so they overlap the kernel's wait
         from .container import run
 
-        return run(config)
+        return run(config, warm_up=warm_up)
     except ContainerError as e:
         cli.print_error(e.message)
         if config is not None and config.report:

@@ -95,6 +95,20 @@ def test_killed_runtime_takes_the_container_along_and_next_run_sweeps(local) -> 
     assert r.rc == 0 and local.host.cgroup_leftovers(local.parent) == [], r
 
 
+def test_attach_warm_up_moves_the_runtime_nowhere(local) -> None:
+    """The start-up warm-up (mini_container/warmup.py) on the real kernel: it finds the cgroup this
+    process is in, its write succeeds, and the process is still where it was."""
+    script = (
+        "import os; from mini_container import warmup\n"
+        "before = open('/proc/self/cgroup').read()\n"
+        "w = warmup.start(); w.wait()\n"
+        "members = open(w.procs_file).read().split()\n"
+        "print(w.succeeded, str(os.getpid()) in members, open('/proc/self/cgroup').read() == before)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout.split()) == (0, ["True", "True", "True"]), r
+
+
 def test_not_root_is_125(local) -> None:
     # an unprivileged user namespace: euid is not 0 there
     r = subprocess.run(
