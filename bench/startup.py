@@ -34,7 +34,8 @@ from minilab import builders, targets  # noqa: E402
 
 # How the lab installs the runtime (lab/provision.sh): no site, no user paths.
 LAUNCH = (
-    f"import sys; sys.path.insert(0, {str(REPO / 'runtime')!r}); from mini_container.main import main; sys.exit(main())"
+    f"import sys; sys.path.insert(0, {str(REPO / 'runtime')!r}); "
+    "from mini_container.main import run_and_exit; run_and_exit()"
 )
 MIB = 1 << 20
 

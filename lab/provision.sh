@@ -55,7 +55,7 @@ fi
 # -I -S: the runtime needs nothing but the standard library, and must not pick up the caller's paths
 wrapper='#!/bin/sh
 # mini-container, installed by the lab (lab/provision.sh)
-exec python3 -I -S -c "import sys; sys.path.insert(0, \"/opt/mini-container\"); from mini_container.main import main; sys.exit(main())" "$@"'
+exec python3 -I -S -c "import sys; sys.path.insert(0, \"/opt/mini-container\"); from mini_container.main import run_and_exit; run_and_exit()" "$@"'
 if [ "$(cat /usr/local/bin/mini-container 2>/dev/null)" != "$wrapper" ]; then
   printf '%s\n' "$wrapper" > /usr/local/bin/mini-container
   chmod 755 /usr/local/bin/mini-container
