@@ -65,7 +65,8 @@ def e2e_local(session: nox.Session) -> None:
     """The scenario matrix on this machine's real kernel, as root (cgroup v1 here).
 
     MINILAB_TARGETS narrows it; MINILAB_ROOTFS_SOURCE=auto|download|offline picks real downloads
-    or the offline builds (auto: downloads when reachable).
+    or the offline builds (auto: downloads when reachable). Arguments after `--` go to pytest; a
+    path among them (`-- tests/e2e/test_soak.py`) replaces the default `tests/e2e`.
     """
     if os.geteuid() != 0:
         session.error("e2e_local needs root: it creates namespaces, mounts and cgroups")
@@ -74,7 +75,8 @@ def e2e_local(session: nox.Session) -> None:
     OUT.mkdir(exist_ok=True)
     junit = OUT / f"junit-e2e-local-{session.python}.xml"
     env = {"MINILAB_TARGETS": os.environ.get("MINILAB_TARGETS", host_matrix())}
-    session.run("pytest", "tests/e2e", "-n", "2", "-q", f"--junitxml={junit}", *session.posargs, env=env)
+    paths = [] if any(a.startswith("tests/") for a in session.posargs) else ["tests/e2e"]
+    session.run("pytest", *paths, "-n", "2", "-q", f"--junitxml={junit}", *session.posargs, env=env)
     (OUT / "matrix.md").replace(OUT / f"matrix-e2e-local-{session.python}.md")
 
 
