@@ -332,9 +332,12 @@ def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_arg
     interrupted = False
     try:
         built = stage(lab.settings, specs)
-        lab.up().close()
+        vm = lab.up()
+        guest = vm.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()  # e.g. "... VM (x86_64, cgroup v2)"
+        vm.close()
         env = {
             **os.environ,
+            "MINILAB_MATRIX_TITLE": f"VM {lab.settings.name}: {guest}",
             "MINILAB_BACKEND": "ssh",
             "MINILAB_SSH_CONFIG": str(OUT / "vm-ssh-config"),
             "MINILAB_SSH_ALIAS": lab.settings.name,

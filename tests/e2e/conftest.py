@@ -71,9 +71,16 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
         legend[ident] = f"{kind} requested for {arch}; {how}{emulated}"
     text = render(_RECORDS, _ids(), legend)
     OUT.mkdir(exist_ok=True)
-    (OUT / "matrix.md").write_text(f"# e2e matrix ({LocalHost.name} host)\n\n{text}")
+    where = os.environ.get("MINILAB_MATRIX_TITLE") or _backend_title()
+    (OUT / "matrix.md").write_text(f"# e2e matrix ({where})\n\n{text}")
     terminalreporter.write_sep("=", "scenario matrix (also in out/matrix.md)")
     terminalreporter.write(text)
+
+
+def _backend_title() -> str:
+    if os.environ.get("MINILAB_BACKEND", "local") == "ssh":
+        return f"ssh host {os.environ.get('MINILAB_SSH_ALIAS', 'minilab')}"
+    return f"{LocalHost.name} host"
 
 
 @pytest.fixture(scope="session")
