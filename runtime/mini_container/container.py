@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import os
-import sys
 import time
 
-from . import capabilities, cgroups, executable, process, rootfs, users
+from . import capabilities, cgroups, console, executable, process, rootfs, users
 from .cli import Config, print_error
 from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OOM, EXIT_RUNTIME, ContainerError
 from .record import Record
@@ -40,15 +39,15 @@ class Plan(Record):
     """Everything decided before fork, so the child only makes kernel calls."""
 
     __slots__ = ("config", "id", "user", "caps", "top_cap", "exe", "argv", "env", "hostname", "workdir",
-                 "namespaces")  # fmt: skip
+                 "namespaces", "tty")  # fmt: skip
 
     def __init__(
         self, config: Config, id: str, user: users.User, caps: capabilities.CapSets, top_cap: int, exe: str,
-        argv: list[str], env: dict[str, str], hostname: str, workdir: str, namespaces: int,
+        argv: list[str], env: dict[str, str], hostname: str, workdir: str, namespaces: int, tty: bool = False,
     ) -> None:  # fmt: skip
         self.config, self.id, self.user, self.caps, self.top_cap = config, id, user, caps, top_cap
         self.exe, self.argv, self.env = exe, argv, env
-        self.hostname, self.workdir, self.namespaces = hostname, workdir, namespaces
+        self.hostname, self.workdir, self.namespaces, self.tty = hostname, workdir, namespaces, tty
 
 
 def prepare(config: Config) -> Plan:
@@ -58,7 +57,8 @@ def prepare(config: Config) -> Plan:
     caps = capabilities.compute(config.cap_add, config.cap_drop, user.uid, top)
     hostname = config.hostname or token
     env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": user.home}
-    if "TERM" in os.environ and sys.stdin.isatty():
+    tty = console.wanted()
+    if "TERM" in os.environ and tty:
         env["TERM"] = os.environ["TERM"]
     for entry in config.env:
         key, _, value = entry.partition("=")
@@ -81,6 +81,7 @@ def prepare(config: Config) -> Plan:
         hostname=hostname,
         workdir=workdir,
         namespaces=namespaces,
+        tty=tty,
     )
 
 
@@ -88,6 +89,7 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn
     """The container's side, top to bottom. Runs as PID 1 of the new PID namespace."""
     root = plan.config.rootfs
     k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the runtime, even mid-setup
+    k.setsid()  # the caller's terminal must not be ours: no TIOCSTI into the host's shell
     # Writes to ns_last_pid act on the writer's PID namespace, so the host's file serves; open it
     # now, before our mounts hide the host's /proc/sys.
     ns_last_pid = k.open_write("/proc/sys/kernel/ns_last_pid") if plan.config.pid != 1 else None
@@ -103,10 +105,12 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn
     if plan.namespaces & CLONE_NEWNET:
         k.set_link_up("lo")
     k.sethostname(plan.hostname)
+    # why here: /dev/ptmx must be the container's own devpts, so after pivot_root
+    pty_master = console.attach_new_pty(k) if plan.tty else None
     # why: the runtime moves us into the cgroup only now, so Python's own setup is not
     # charged to the workload; then the cgroup namespace must come after the move so that
     # its root is the container's cgroup
-    channel.tell("ready")
+    channel.tell("ready" if pty_master is None else f"ready pty {pty_master}")
     channel.wait_for_go()
     k.unshare(CLONE_NEWCGROUP)
     if ns_last_pid is not None:
@@ -206,15 +210,23 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
         _child(plan, k, channel)
     channel.as_runtime()
     first = channel.read_line()
+    master = None
     try:
-        if first == "ready":
+        if first.startswith("ready"):
+            if first.startswith("ready pty "):  # the child's fd number of its pty master
+                master = k.take_fd(pid, int(first.split()[2]))
             cgroup.add(pid)
             channel.go()
-    except ContainerError:
+    except (ContainerError, SyscallError) as e:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        raise
-    status = process.supervise(pid)
+        if master is not None:
+            os.close(master)
+        raise e if isinstance(e, ContainerError) else ContainerError(f"console: {e}") from None
+    if master is None:
+        status = process.supervise(pid)
+    else:
+        status = _relay_terminal(pid, master, k)
     duration = time.monotonic() - started
     code, sig = process.decode(status)
     message = None
@@ -227,6 +239,14 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
             code, sig = process.decode(int(rest))
     oom = cgroup.oom_kills() > 0
     return Outcome(code, sig, oom, message, duration)
+
+
+def _relay_terminal(pid: int, master: int, k: Kernel) -> int:
+    size = k.get_winsize(0)
+    if size is not None:
+        k.set_winsize(master, size)
+    with console.RawTerminal(0):
+        return console.relay(pid, master, k)
 
 
 def run(config: Config, k: Kernel | None = None, warm_up: AttachWarmUp | None = None) -> int:

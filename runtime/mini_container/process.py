@@ -85,13 +85,11 @@ def supervise(pid: int) -> int:
             if done == pid:
                 return status
             continue
-        # A ^C from the terminal already reached the container (same process group): do not
-        # deliver it twice. Anything sent with kill() is forwarded.
-        if info.si_code != SI_KERNEL:
-            try:
-                os.kill(pid, info.si_signo)
-            except ProcessLookupError:
-                pass
+        # The container has a session of its own: a ^C on the caller's terminal reaches only us
+        try:
+            os.kill(pid, info.si_signo)
+        except ProcessLookupError:
+            pass
 
 
 def decode(status: int) -> tuple[int, int | None]:

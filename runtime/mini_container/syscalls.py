@@ -49,9 +49,14 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # Only for libcs that lack a wrapper; close_range has one number on every architecture.
 _SYSCALL_NUMBERS = {
-    "x86_64": {"pivot_root": 155, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "close_range": 436, "signalfd4": 289},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "signalfd4": 74},
 }
+# the same on every architecture (the shared table from 5.1 on); glibc 2.35 has no wrappers
+_PIDFD_OPEN, _PIDFD_GETFD = 434, 438
+
+_TIOCSCTTY, _TIOCGWINSZ, _TIOCSWINSZ = 0x540E, 0x5413, 0x5414
+_SFD_CLOEXEC = 0o2000000
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -271,6 +276,52 @@ class Kernel:
             self._check(self._libc.ioctl(fd, _SIOCSIFFLAGS, ctypes.byref(req)), "ioctl(SIOCSIFFLAGS)", ifname)
         finally:
             os.close(fd)
+
+    # terminal ------------------------------------------------------------------------------
+    def setsid(self) -> None:
+        try:
+            os.setsid()
+        except OSError as e:
+            raise SyscallError("setsid", e.errno or 0) from None
+
+    def open_pty(self) -> tuple[int, int]:
+        """A new pty from /dev/ptmx as this process sees it: (master, slave), both close-on-exec."""
+        try:
+            return os.openpty()
+        except OSError as e:
+            raise SyscallError("openpty", e.errno or 0, "/dev/ptmx") from None
+
+    def set_controlling_tty(self, fd: int) -> None:
+        self._check(self._libc.ioctl(fd, _TIOCSCTTY, None), "ioctl(TIOCSCTTY)")
+
+    def dup_onto_stdio(self, fd: int) -> None:
+        for target in (0, 1, 2):
+            os.dup2(fd, target)
+
+    def take_fd(self, pid: int, fd: int) -> int:
+        """A copy of another process's fd (pidfd_getfd, Linux 5.6): how the runtime gets the pty
+        master that the container opened in its own devpts."""
+        pidfd = self._check(self._libc.syscall(_PIDFD_OPEN, pid, 0), "pidfd_open")
+        try:
+            return self._check(self._libc.syscall(_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd")
+        finally:
+            os.close(pidfd)
+
+    def get_winsize(self, fd: int) -> bytes | None:
+        size = ctypes.create_string_buffer(8)  # struct winsize: 4 unsigned shorts
+        return size.raw if self._libc.ioctl(fd, _TIOCGWINSZ, size) == 0 else None
+
+    def set_winsize(self, fd: int, size: bytes) -> None:
+        self._libc.ioctl(fd, _TIOCSWINSZ, ctypes.create_string_buffer(size, 8))
+
+    def signalfd(self, signals: frozenset[int]) -> int:
+        """An fd that becomes readable when one of `signals` (blocked) is pending: lets one poll()
+        wait for terminal input, container output and signals at once."""
+        mask = ctypes.c_uint64(sum(1 << (s - 1) for s in signals))
+        number = self._numbers.get("signalfd4")
+        if number is None:
+            raise SyscallError("signalfd4", errno.ENOSYS)
+        return self._check(self._libc.syscall(number, -1, ctypes.byref(mask), 8, _SFD_CLOEXEC), "signalfd4")
 
     def fork(self) -> int:
         return os.fork()

@@ -5,11 +5,15 @@ These need direct control of the runtime process, so they use the local host onl
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -85,7 +89,7 @@ def test_killed_runtime_takes_the_container_along_and_next_run_sweeps(local) -> 
     container_pids = {pid for d in cgroup_dirs for pid in _read(f"{d}/cgroup.procs").split()}
     assert container_pids, cgroup_dirs
     p.kill()
-    p.wait(timeout=10)
+    p.communicate(timeout=10)
     deadline = time.monotonic() + 10
     while alive := [pid for pid in container_pids if os.path.exists(f"/proc/{pid}")]:
         assert time.monotonic() < deadline, f"the container outlived its runtime: {alive}"
@@ -107,6 +111,72 @@ def test_attach_warm_up_moves_the_runtime_nowhere(local) -> None:
     )
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout.split()) == (0, ["True", "True", "True"]), r
+
+
+def _on_a_terminal(mc, steps: list[bytes], *options: str, stdout_pipe: bool = False) -> tuple[int, str, str]:
+    """Run the runtime on a fresh pty of 33x101 as its caller's (controlling) terminal, type each
+    step; return the exit code, what the terminal showed and, with stdout_pipe (then only stdin and
+    stderr are the terminal), what came through the pipe."""
+    argv = [sys.executable, "-m", "mini_container", "--cgroup-parent", mc.parent, *options, "/bin/sh", mc.target.rootfs]
+    return _typed(argv, steps, stdout_pipe)
+
+
+def _typed(argv: list[str], steps: list[bytes], stdout_pipe: bool = False) -> tuple[int, str, str]:
+    master, slave = os.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    # setsid -c: a new session whose controlling terminal is stdin, as a login shell has
+    p = subprocess.Popen(["setsid", "-c", *argv], stdin=slave, stderr=slave,
+                         stdout=subprocess.PIPE if stdout_pipe else slave)  # fmt: skip
+    os.close(slave)
+    out = {master: bytearray(), "pipe": bytearray()}
+    sources: list = [master] + ([p.stdout] if stdout_pipe else [])
+
+    def pump(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while sources and time.monotonic() < deadline:
+            for ready in select.select(sources, [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(ready if isinstance(ready, int) else ready.fileno(), 4096)
+                except OSError:  # EIO: nobody holds the terminal any more
+                    chunk = b""
+                if chunk:
+                    out[ready if isinstance(ready, int) else "pipe"].extend(chunk)
+                else:
+                    sources.remove(ready)
+
+    pump(1.0)
+    for step in steps:
+        os.write(master, step)
+        pump(1.0)
+    pump(30)  # until the runtime lets go of the terminal (and the pipe)
+    code = p.wait(timeout=30)
+    os.close(master)
+    if p.stdout is not None:
+        p.stdout.close()
+    return code, out[master].decode(errors="replace"), out["pipe"].decode(errors="replace")
+
+
+def test_a_terminal_gets_a_pty_of_its_own(local) -> None:
+    code, shown, _ = _on_a_terminal(local, [b"tty; stty size\n", b"exit 7\n"])
+    # the container's own /dev/pts/0, its size copied from the caller's terminal
+    assert code == 7 and "/dev/pts/0\r\n33 101\r\n" in shown, shown
+    assert "not a tty" not in shown
+
+
+def test_ctrl_c_on_the_terminal_interrupts_the_foreground_command(local) -> None:
+    code, shown, _ = _on_a_terminal(local, [b"sleep 60\n", b"\x03", b"echo status=$?; exit 3\n"])
+    assert code == 3 and "status=130" in shown, shown
+
+
+def test_the_callers_terminal_is_not_the_containers(local) -> None:
+    """stdin a terminal, stdout a pipe: no pty, and the caller's terminal is not the container's
+    controlling tty (field 7 of /proc/self/stat is 0), so TIOCSTI cannot type into the host's shell.
+    Control: the same field of a host process on that terminal is not 0."""
+    step = b"cut -d' ' -f7 /proc/self/stat; exit 0\n"
+    code, shown, piped = _on_a_terminal(local, [step], stdout_pipe=True)
+    assert (code, piped) == (0, "0\n"), (shown, piped)
+    _, control, _ = _typed(["/bin/sh", "-c", "cut -d' ' -f7 /proc/self/stat"], [])
+    assert control.split()[-1] != "0", control
 
 
 def test_not_root_is_125(local) -> None:
@@ -145,8 +215,10 @@ def test_a_run_leaves_no_cgroup_directory_at_all(local) -> None:
 def test_default_cgroup_parent_is_cleaned(host, target) -> None:
     if not isinstance(host, LocalHost):
         pytest.skip("local")
-    r = host.mini_container(["/bin/sh", target.rootfs, "--", "-c", "cat /proc/self/cgroup"])
-    assert r.rc == 0
-    # no other test uses the default parent, so nothing named mini-container may remain
-    left = host.run(["sh", "-c", "find /sys/fs/cgroup -maxdepth 3 -name mini-container"]).stdout
-    assert left == "", left
+    # only this test uses the default parent; its copies for other targets may run on another
+    # xdist worker at the same time, so they take turns
+    with open("/tmp/mini-container-e2e-default-parent.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = host.mini_container(["/bin/sh", target.rootfs, "--", "-c", "cat /proc/self/cgroup"])
+        left = host.run(["sh", "-c", "find /sys/fs/cgroup -maxdepth 3 -name mini-container"]).stdout
+    assert r.rc == 0 and left == "", (r, left)

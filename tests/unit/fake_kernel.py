@@ -101,6 +101,19 @@ class FakeKernel:
     def set_link_up(self, ifname: str) -> None:
         self._record("set_link_up", ifname)
 
+    def setsid(self) -> None:
+        self._record("setsid")
+
+    def open_pty(self) -> tuple[int, int]:
+        self._record("open_pty")
+        return 40, 41
+
+    def set_controlling_tty(self, fd: int) -> None:
+        self._record("set_controlling_tty", fd)
+
+    def dup_onto_stdio(self, fd: int) -> None:
+        self._record("dup_onto_stdio", fd)
+
     def fork(self) -> int:
         self._record("fork")
         return self.fork_result

@@ -48,6 +48,7 @@ def test_sequence_order(rootfs: Path) -> None:
     root = str(rootfs)
     steps = [
         index(k, "prctl", PR_SET_PDEATHSIG),
+        index(k, "setsid"),
         index(k, "unshare", CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET),
         index(k, "mount", None, "/", None, MS_REC | MS_PRIVATE),
         index(k, "mount", root, root, None, MS_BIND | MS_REC),
@@ -78,6 +79,24 @@ def test_sequence_order(rootfs: Path) -> None:
     assert steps == sorted(steps), k.names()
     assert k.calls[index(k, "runtime_alive") - 1][:2] == ("prctl", PR_SET_PDEATHSIG)  # re-armed after setuid
     assert "fork" not in k.names()  # PID 1 is the command itself: no Python left in the container
+    assert "open_pty" not in k.names()  # no terminal on the caller's side: no pty
+
+
+def test_a_terminal_gets_a_pty_of_the_containers_devpts(rootfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(container.console, "wanted", lambda: True)
+    k, _ = run_setup(rootfs)
+    steps = [
+        index(k, "setsid"),
+        index(k, "pivot_root"),
+        index(k, "open_pty"),  # after pivot_root: /dev/ptmx is the container's
+        index(k, "set_controlling_tty", 41),
+        index(k, "dup_onto_stdio", 41),
+        index(k, "close", 41),
+        index(k, "tell", "ready pty 40"),  # the runtime takes fd 40 with pidfd_getfd
+        index(k, "set_cloexec_from", 3),  # and the master never reaches the command
+        index(k, "execve"),
+    ]
+    assert steps == sorted(steps), k.names()
 
 
 def test_dev_nodes_and_masks(rootfs: Path) -> None:
