@@ -62,6 +62,20 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[os.write(fd, data) :]
 
 
+def copy_window_size(k: Kernel, master: int) -> None:
+    """The caller's terminal size onto the pty; the kernel then sends SIGWINCH to its foreground."""
+    size = k.get_winsize(0)
+    if size is not None:
+        k.set_winsize(master, size)
+
+
+def run_on_terminal(pid: int, master: int, k: Kernel) -> int:
+    """The runtime's side while the container has a pty: its raw wait status, the terminal restored."""
+    copy_window_size(k, master)
+    with RawTerminal(0):
+        return relay(pid, master, k)
+
+
 def relay(pid: int, master: int, k: Kernel) -> int:
     """Copy the caller's terminal to the pty and back, forward signals, resize on SIGWINCH, until
     pid exits; then drain what the container still wrote. Returns pid's raw wait status."""
@@ -113,10 +127,8 @@ def _on_signal(pid: int, master: int, signals: int, k: Kernel) -> int | None:
     if signo == signal.SIGCHLD:
         done, status = os.waitpid(pid, os.WNOHANG)
         return status if done == pid else None
-    if signo == signal.SIGWINCH:  # the kernel then signals the pty's foreground group itself
-        size = k.get_winsize(0)
-        if size is not None:
-            k.set_winsize(master, size)
+    if signo == signal.SIGWINCH:
+        copy_window_size(k, master)
         return None
     try:
         os.kill(pid, signo)

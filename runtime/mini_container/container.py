@@ -222,11 +222,13 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
         os.waitpid(pid, 0)
         if master is not None:
             os.close(master)
-        raise e if isinstance(e, ContainerError) else ContainerError(f"console: {e}") from None
+        if isinstance(e, SyscallError):  # pidfd_getfd of the pty master
+            raise ContainerError(f"console: {e}") from None
+        raise
     if master is None:
         status = process.supervise(pid)
     else:
-        status = _relay_terminal(pid, master, k)
+        status = console.run_on_terminal(pid, master, k)
     duration = time.monotonic() - started
     code, sig = process.decode(status)
     message = None
@@ -239,14 +241,6 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
             code, sig = process.decode(int(rest))
     oom = cgroup.oom_kills() > 0
     return Outcome(code, sig, oom, message, duration)
-
-
-def _relay_terminal(pid: int, master: int, k: Kernel) -> int:
-    size = k.get_winsize(0)
-    if size is not None:
-        k.set_winsize(master, size)
-    with console.RawTerminal(0):
-        return console.relay(pid, master, k)
 
 
 def run(config: Config, k: Kernel | None = None, warm_up: AttachWarmUp | None = None) -> int:
