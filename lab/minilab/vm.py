@@ -217,6 +217,7 @@ class Lab:
         OUT.mkdir(exist_ok=True)
         self.log = OUT / "vagrant.log"
         self.daemons = LibvirtDaemons()
+        self.guest = ""  # the guest's motd headline, once up() has provisioned it
 
     def _box_name(self) -> str:
         if self.settings.box != "offline":
@@ -268,7 +269,8 @@ class Lab:
             raise LabError(
                 f"vagrant failed ({e.returncode}): see {self.log} and the guest console in {self.settings.serial_log}"
             ) from None
-        say(f"provisioned: {host.run(['sh', '-c', 'head -1 /etc/motd']).stdout.strip()}")
+        self.guest = host.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()  # "... (x86_64, cgroup v2)"
+        say(f"provisioned: {self.guest}")
         return host
 
     @staticmethod
@@ -332,12 +334,10 @@ def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_arg
     interrupted = False
     try:
         built = stage(lab.settings, specs)
-        vm = lab.up()
-        guest = vm.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()  # e.g. "... VM (x86_64, cgroup v2)"
-        vm.close()
+        lab.up().close()
         env = {
             **os.environ,
-            "MINILAB_MATRIX_TITLE": f"VM {lab.settings.name}: {guest}",
+            "MINILAB_MATRIX_TITLE": f"VM {lab.settings.name}: {lab.guest}",
             "MINILAB_BACKEND": "ssh",
             "MINILAB_SSH_CONFIG": str(OUT / "vm-ssh-config"),
             "MINILAB_SSH_ALIAS": lab.settings.name,

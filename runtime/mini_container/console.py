@@ -13,7 +13,7 @@ import os
 import select
 import sys
 
-from .process import WAITED
+from .process import WAITED, on_signal
 from .syscalls import Kernel
 
 
@@ -124,14 +124,7 @@ def _read(fd: int) -> bytes:
 def _on_signal(pid: int, master: int, signals: int, k: Kernel) -> int | None:
     info = os.read(signals, 128)  # struct signalfd_siginfo; ssi_signo is its first u32
     signo = int.from_bytes(info[:4], sys.byteorder)
-    if signo == signal.SIGCHLD:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        return status if done == pid else None
-    if signo == signal.SIGWINCH:
+    if signo == signal.SIGWINCH:  # the pty's size follows the caller's; nothing to forward
         copy_window_size(k, master)
         return None
-    try:
-        os.kill(pid, signo)
-    except ProcessLookupError:
-        pass
-    return None
+    return on_signal(pid, signo)

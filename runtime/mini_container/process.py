@@ -78,18 +78,23 @@ def block_signals() -> None:
 
 def supervise(pid: int) -> int:
     """Forward signals to pid until it exits; return its raw wait status."""
-    while True:
-        info = signal.sigwaitinfo(WAITED)
-        if info.si_signo == signal.SIGCHLD:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return status
-            continue
-        # The container has a session of its own: a ^C on the caller's terminal reaches only us
-        try:
-            os.kill(pid, info.si_signo)
-        except ProcessLookupError:
-            pass
+    while (status := on_signal(pid, signal.sigwaitinfo(WAITED).si_signo)) is None:
+        pass
+    return status
+
+
+def on_signal(pid: int, signo: int) -> int | None:
+    """One of WAITED arrived: after SIGCHLD, pid's raw wait status if it has exited; any other
+    signal is forwarded to pid. (The container has a session of its own: a ^C on the caller's
+    terminal reaches only the runtime.)"""
+    if signo == signal.SIGCHLD:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return status if done == pid else None
+    try:
+        os.kill(pid, signo)
+    except ProcessLookupError:
+        pass
+    return None
 
 
 def decode(status: int) -> tuple[int, int | None]:

@@ -128,19 +128,20 @@ def _typed(argv: list[str], steps: list[bytes], stdout_pipe: bool = False) -> tu
     p = subprocess.Popen(["setsid", "-c", *argv], stdin=slave, stderr=slave,
                          stdout=subprocess.PIPE if stdout_pipe else slave)  # fmt: skip
     os.close(slave)
-    out = {master: bytearray(), "pipe": bytearray()}
-    sources: list = [master] + ([p.stdout] if stdout_pipe else [])
+    pipe = p.stdout.fileno() if p.stdout is not None else None
+    sources = [fd for fd in (master, pipe) if fd is not None]
+    out = {fd: bytearray() for fd in sources}
 
     def pump(seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while sources and time.monotonic() < deadline:
             for ready in select.select(sources, [], [], 0.1)[0]:
                 try:
-                    chunk = os.read(ready if isinstance(ready, int) else ready.fileno(), 4096)
+                    chunk = os.read(ready, 4096)
                 except OSError:  # EIO: nobody holds the terminal any more
                     chunk = b""
                 if chunk:
-                    out[ready if isinstance(ready, int) else "pipe"].extend(chunk)
+                    out[ready].extend(chunk)
                 else:
                     sources.remove(ready)
 
@@ -153,7 +154,8 @@ def _typed(argv: list[str], steps: list[bytes], stdout_pipe: bool = False) -> tu
     os.close(master)
     if p.stdout is not None:
         p.stdout.close()
-    return code, out[master].decode(errors="replace"), out["pipe"].decode(errors="replace")
+    piped = out[pipe].decode(errors="replace") if pipe is not None else ""
+    return code, out[master].decode(errors="replace"), piped
 
 
 def test_a_terminal_gets_a_pty_of_its_own(local) -> None:
