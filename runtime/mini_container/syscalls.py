@@ -5,15 +5,14 @@ recording fake (tests/unit/fake_kernel.py) and check the order of calls without 
 `SyscallError`, which names the call, the path and the errno.
 """
 
-from __future__ import annotations
-
 # Every import happens here, not lazily: after pivot_root the host's stdlib is gone.
 # _signal: `signal` only wraps it in enums, ~2 ms of imports at every start.
 import _signal as signal
-import ctypes
 import errno
 import os
 import stat
+
+from . import libc as c
 
 # clone/unshare flags (linux/sched.h)
 CLONE_NEWNS = 0x00020000
@@ -64,8 +63,8 @@ _IFF_UP = 0x1
 _AF_INET, _SOCK_DGRAM, _SOCK_CLOEXEC = 2, 2, 0o2000000
 
 
-class _IfReq(ctypes.Structure):  # struct ifreq, as far as SIOC[GS]IFFLAGS needs it
-    _fields_ = [("name", ctypes.c_char * 16), ("flags", ctypes.c_short), ("pad", ctypes.c_char * 22)]
+class _IfReq(c.Structure):  # struct ifreq, as far as SIOC[GS]IFFLAGS needs it
+    _fields_ = [("name", c.c_char * 16), ("flags", c.c_short), ("pad", c.c_char * 22)]
 
 
 class SyscallError(OSError):
@@ -81,15 +80,15 @@ class SyscallError(OSError):
         return f"{self.call}{where}: {self.strerror} ({name})"
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(c.Structure):
+    _fields_ = [("version", c.c_uint32), ("pid", c.c_int)]
 
 
-class _CapData(ctypes.Structure):
+class _CapData(c.Structure):
     _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
+        ("effective", c.c_uint32),
+        ("permitted", c.c_uint32),
+        ("inheritable", c.c_uint32),
     ]
 
 
@@ -97,26 +96,26 @@ class Kernel:
     """Real kernel calls. Method names follow the syscalls; paths are str."""
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = c.Library()
         self._libc = libc
-        c_char_p, c_ulong, c_int = ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int
+        c_char_p, c_ulong, c_int = c.c_char_p, c.c_ulong, c.c_int
         libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_char_p]
         libc.umount2.argtypes = [c_char_p, c_int]
         libc.unshare.argtypes = [c_int]
-        libc.sethostname.argtypes = [c_char_p, ctypes.c_size_t]
+        libc.sethostname.argtypes = [c_char_p, c.c_size_t]
         libc.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
-        libc.capset.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
-        libc.syscall.restype = ctypes.c_long
+        libc.capset.argtypes = [c.POINTER(_CapHeader), c.POINTER(_CapData)]
+        libc.syscall.restype = c.c_long
         libc.socket.argtypes = [c_int, c_int, c_int]
-        libc.ioctl.argtypes = [c_int, c_ulong, ctypes.c_void_p]
+        libc.ioctl.argtypes = [c_int, c_ulong, c.c_void_p]
         self._numbers = _SYSCALL_NUMBERS.get(os.uname().machine, {})
 
     def _check(self, result: int, call: str, path: str | None = None) -> int:
         if result < 0:
-            raise SyscallError(call, ctypes.get_errno(), path)
+            raise SyscallError(call, c.get_errno(), path)
         return result
 
-    def _wrapper(self, name: str, argtypes: list[type]) -> ctypes._CFuncPtr | None:
+    def _wrapper(self, name: str, argtypes: list[type]) -> c.Function | None:
         fn = getattr(self._libc, name, None)
         if fn is not None:
             fn.argtypes = argtypes
@@ -136,7 +135,7 @@ class Kernel:
         self._check(self._libc.umount2(target.encode(), flags), "umount2", target)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
-        fn = self._wrapper("pivot_root", [ctypes.c_char_p, ctypes.c_char_p])
+        fn = self._wrapper("pivot_root", [c.c_char_p, c.c_char_p])
         if fn is not None:
             rc = fn(new_root.encode(), put_old.encode())
         else:
@@ -243,11 +242,11 @@ class Kernel:
             data[i].effective = (effective >> shift) & 0xFFFFFFFF
             data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
             data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-        self._check(self._libc.capset(ctypes.byref(header), data), "capset")
+        self._check(self._libc.capset(c.byref(header), data), "capset")
 
     def set_cloexec_from(self, first_fd: int) -> None:
         """Mark every fd >= first_fd close-on-exec (CVE-2024-21626: no host fd may leak)."""
-        fn = self._wrapper("close_range", [ctypes.c_uint, ctypes.c_uint, ctypes.c_int])
+        fn = self._wrapper("close_range", [c.c_uint, c.c_uint, c.c_int])
         if fn is not None:
             rc = fn(first_fd, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
         else:
@@ -271,9 +270,9 @@ class Kernel:
         fd = self._check(self._libc.socket(_AF_INET, _SOCK_DGRAM | _SOCK_CLOEXEC, 0), "socket")
         try:
             req = _IfReq(name=ifname.encode())
-            self._check(self._libc.ioctl(fd, _SIOCGIFFLAGS, ctypes.byref(req)), "ioctl(SIOCGIFFLAGS)", ifname)
+            self._check(self._libc.ioctl(fd, _SIOCGIFFLAGS, c.byref(req)), "ioctl(SIOCGIFFLAGS)", ifname)
             req.flags |= _IFF_UP
-            self._check(self._libc.ioctl(fd, _SIOCSIFFLAGS, ctypes.byref(req)), "ioctl(SIOCSIFFLAGS)", ifname)
+            self._check(self._libc.ioctl(fd, _SIOCSIFFLAGS, c.byref(req)), "ioctl(SIOCSIFFLAGS)", ifname)
         finally:
             os.close(fd)
 
@@ -308,20 +307,20 @@ class Kernel:
             os.close(pidfd)
 
     def get_winsize(self, fd: int) -> bytes | None:
-        size = ctypes.create_string_buffer(8)  # struct winsize: 4 unsigned shorts
+        size = c.string_buffer(8)  # struct winsize: 4 unsigned shorts
         return size.raw if self._libc.ioctl(fd, _TIOCGWINSZ, size) == 0 else None
 
     def set_winsize(self, fd: int, size: bytes) -> None:
-        self._libc.ioctl(fd, _TIOCSWINSZ, ctypes.create_string_buffer(size, 8))
+        self._libc.ioctl(fd, _TIOCSWINSZ, c.string_buffer(8, size))
 
     def signalfd(self, signals: frozenset[int]) -> int:
         """An fd that becomes readable when one of `signals` (blocked) is pending: lets one poll()
         wait for terminal input, container output and signals at once."""
-        mask = ctypes.c_uint64(sum(1 << (s - 1) for s in signals))
+        mask = c.c_uint64(sum(1 << (s - 1) for s in signals))
         number = self._numbers.get("signalfd4")
         if number is None:
             raise SyscallError("signalfd4", errno.ENOSYS)
-        return self._check(self._libc.syscall(number, -1, ctypes.byref(mask), 8, _SFD_CLOEXEC), "signalfd4")
+        return self._check(self._libc.syscall(number, -1, c.byref(mask), 8, _SFD_CLOEXEC), "signalfd4")
 
     def fork(self) -> int:
         return os.fork()
