@@ -4,8 +4,6 @@ The layout is read from /proc/self/mountinfo; managers take their mount points a
 so unit tests drive them against fixture directory trees.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import errno
 import os
@@ -167,6 +165,13 @@ class Cgroup:
         leaves = [os.path.dirname(d) for d in self.directories()] if self.parent == DEFAULT_PARENT else []
         return sorted(set(leaves) | set(self.created_parents), key=len, reverse=True)
 
+    def _remove_created_parents(self) -> None:
+        for parent in sorted(self.created_parents, key=len, reverse=True):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass
+
     def directories(self) -> list[str]:
         raise NotImplementedError
 
@@ -214,6 +219,13 @@ class CgroupV2(Cgroup):
         return [self.path]
 
     def create(self, memory: int | None, pids: int | None) -> None:
+        try:
+            self._create(memory, pids)
+        except OSError as e:  # e.g. a --cgroup-parent that names a file: ENOTDIR on the way down
+            self._remove_created_parents()  # it failed before our own mkdir
+            raise ContainerError(f"cgroup: cannot create {self.path}: {e.strerror}") from None
+
+    def _create(self, memory: int | None, pids: int | None) -> None:
         available = _read(os.path.join(self.mount, "cgroup.controllers")).split()
         wanted = [c for c in CONTROLLERS if c in available]
         for controller, limit in (("memory", memory), ("pids", pids)):
@@ -314,11 +326,7 @@ class CgroupV1(Cgroup):
     def _undo(self, made: list[str]) -> None:
         for path in made:
             _kill_and_remove(path)
-        for parent in sorted(self.created_parents, key=len, reverse=True):
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
+        self._remove_created_parents()
 
     def oom_kills(self) -> int:
         if "memory" not in self.paths:

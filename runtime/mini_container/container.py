@@ -1,7 +1,5 @@
 """Run one container: plan in the runtime, set up in the child, supervise, clean up."""
 
-from __future__ import annotations
-
 import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import os
 import time
@@ -85,7 +83,7 @@ def prepare(config: Config) -> Plan:
     )
 
 
-def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn:
+def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> "NoReturn":
     """The container's side, top to bottom. Runs as PID 1 of the new PID namespace."""
     root = plan.config.rootfs
     k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the runtime, even mid-setup
@@ -172,7 +170,7 @@ def _exec_failure(err: SyscallError, plan: Plan) -> ContainerError:
     return ContainerError(f"cannot execute {plan.exe}: {err.strerror}", EXIT_NOT_EXECUTABLE)
 
 
-def _child(plan: Plan, k: Kernel, channel: process.Channel) -> NoReturn:
+def _child(plan: Plan, k: Kernel, channel: process.Channel) -> "NoReturn":
     channel.as_child()
     try:
         setup_container(plan, k, channel)
@@ -197,18 +195,27 @@ class Outcome(Record):
         self.message, self.duration = message, duration
 
 
-def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: AttachWarmUp | None) -> Outcome:
-    channel = process.Channel()
-    if warm_up is not None:
-        warm_up.wait()  # why: fork copies only the calling thread; fork with no other one alive
+def _fork_container(plan: Plan, k: Kernel, channel: process.Channel) -> int:
     process.block_signals()
     # why: only children enter a new PID namespace; the runtime stays outside to supervise
     k.unshare(CLONE_NEWPID)
-    started = time.monotonic()
+    # why fork while the warm-up thread may still wait in the kernel: that thread holds no lock
+    # the child could need (it sits in write() with the GIL released, and fork copies only this
+    # thread), and the container's set-up then overlaps the kernel's grace period
     pid = k.fork()
     if pid == 0:
         _child(plan, k, channel)
     channel.as_runtime()
+    return pid
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _release(pid: int, cgroup: cgroups.Cgroup, k: Kernel, channel: process.Channel) -> tuple[str, int | None]:
+    """Wait for the child's set-up, move it into its cgroup, let it exec. → (its first line, pty master)"""
     first = channel.read_line()
     master = None
     try:
@@ -218,13 +225,17 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
             cgroup.add(pid)
             channel.go()
     except (ContainerError, SyscallError) as e:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        _kill(pid)
         if master is not None:
             os.close(master)
         if isinstance(e, SyscallError):  # pidfd_getfd of the pty master
             raise ContainerError(f"console: {e}") from None
         raise
+    return first, master
+
+
+def _wait(pid: int, first: str, master: int | None, cgroup: cgroups.Cgroup, k: Kernel, channel: process.Channel,
+          started: float) -> Outcome:  # fmt: skip
     if master is None:
         status = process.supervise(pid)
     else:
@@ -243,7 +254,7 @@ def _start_and_wait(plan: Plan, cgroup: cgroups.Cgroup, k: Kernel, warm_up: Atta
     return Outcome(code, sig, oom, message, duration)
 
 
-def run(config: Config, k: Kernel | None = None, warm_up: AttachWarmUp | None = None) -> int:
+def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" = None) -> int:
     if os.geteuid() != 0:
         raise ContainerError("must run as root (try: sudo mini-container ...)")
     plan = prepare(config)
@@ -251,9 +262,21 @@ def run(config: Config, k: Kernel | None = None, warm_up: AttachWarmUp | None = 
     layout = cgroups.read_layout()
     cgroups.sweep(layout, config.cgroup_parent)
     cgroup = cgroups.for_layout(layout, config.cgroup_parent, plan.id)
-    cgroup.create(config.memory, config.nproc)
+    channel = process.Channel()
+    started = time.monotonic()
+    pid = _fork_container(plan, kernel, channel)
+    # The child now sets itself up (setup_container) while the runtime creates its cgroup. A
+    # failure on our side must not leave the child behind.
     try:
-        outcome = _start_and_wait(plan, cgroup, kernel, warm_up)
+        if warm_up is not None:
+            warm_up.wait()  # mkdir in cgroupfs would wait for the kernel mutex the warm-up holds anyway
+        cgroup.create(config.memory, config.nproc)
+    except ContainerError:
+        _kill(pid)
+        raise
+    try:
+        first, master = _release(pid, cgroup, kernel, channel)
+        outcome = _wait(pid, first, master, cgroup, kernel, channel, started)
         memory_peak, pids_peak = cgroup.memory_peak(), cgroup.pids_peak()
     finally:
         cgroup.remove()

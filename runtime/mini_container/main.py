@@ -1,23 +1,22 @@
 """Entry point: parse, run, and turn every expected failure into one stderr line and an exit code."""
 
-from __future__ import annotations
-
 import os
 import sys
 
+from . import warmup
 from .errors import ContainerError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # first of all: the kernel's wait it pays (see warmup.py) then overlaps everything below,
+    # up to the container's own set-up; it moves nothing, so a run that stops early loses nothing
+    warm_up = warmup.start()
     from . import cli
 
     args = sys.argv[1:] if argv is None else argv
     config = None
     try:
         config = cli.parse(args)
-        from . import warmup
-
-        warm_up = warmup.start()  # before the heavy imports below, so they overlap the kernel's wait
         from .container import run
 
         return run(config, warm_up=warm_up)

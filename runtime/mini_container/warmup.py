@@ -3,13 +3,11 @@
 why: moving a process into a cgroup (a write to cgroup.procs) takes the kernel's global
 cgroup_threadgroup_rwsem for writing. When that lock was idle, the writer first waits out an RCU
 grace period (10-20 ms on the 2-core CI host: the largest single cost of a start), and for about
-one grace period after a writer leaves, the next writer does not wait. So, at start-up, a thread
-moves the runtime into the cgroup it already sits in (nothing moves) while the main thread imports
-and plans; the container's real attach lands inside that window. Best effort: any failure only
-costs the time it was meant to save.
+one grace period after a writer leaves, the next writer does not wait. So, first thing at start-up,
+a thread moves the runtime into the cgroup it already sits in (nothing moves) while the main thread
+imports, plans, forks and the child sets up the container; the container's real attach lands inside
+that window. Best effort: any failure only costs the time it was meant to save.
 """
-
-from __future__ import annotations
 
 import _thread  # why not threading: its import costs more than the work it would start
 import os
@@ -42,7 +40,8 @@ def own_cgroup_procs(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_
 
 
 class AttachWarmUp:
-    """Started at once; wait() before fork, so the runtime forks with a single thread."""
+    """Started at once. The thread only opens, writes and closes (no lock a forked child could
+    inherit held), so the runtime may fork while it waits; wait() before creating the cgroup."""
 
     def __init__(self, procs_file: str | None) -> None:
         self.procs_file = procs_file

@@ -1,4 +1,5 @@
-"""Faults around the container: a read-only rootfs, a cgroup parent that vanished, the smallest limit.
+"""Faults around the container: a read-only rootfs, a cgroup parent that vanished or cannot be made,
+the smallest limit.
 (SIGKILL of the runtime and forwarded SIGTERM/SIGINT are in test_runtime_process.py.)"""
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def test_cgroup_parent_that_vanished_is_made_again(mc, host) -> None:
     host.remove_cgroup_parent(mc.parent)
     r = mc.sh("cat /proc/self/cgroup | head -1")
     assert r.rc == 0, r
+
+
+def test_a_cgroup_that_cannot_be_made_stops_the_started_container(mc) -> None:
+    # The runtime forks the container first and creates its cgroup while the child sets up (they
+    # overlap): a cgroup it cannot create (here a parent that is a file, on v1 and v2 alike) must
+    # still end in one line and 125, with the child stopped (the fixture looks for strays).
+    r = mc.run(["--cgroup-parent", "cgroup.procs", "/bin/sh", mc.target.rootfs, "--", "-c", "echo ran"])
+    assert r.rc == 125 and r.stdout == "", r
+    assert r.stderr.count("\n") == 1 and "cgroup: cannot create" in r.stderr and "Not a directory" in r.stderr, r
 
 
 def test_smallest_memory_limit_is_a_clean_oom(mc, target) -> None:

@@ -86,6 +86,18 @@ def test_v2_missing_controller_is_an_error_and_nothing_is_made(tmp_path: Path) -
     assert not (tmp_path / "mini-container").exists()
 
 
+@pytest.mark.parametrize("parent", ["cgroup.procs", "a/cgroup.procs/b"])
+def test_v2_a_parent_through_a_file_is_one_clean_error(v2_tree: Path, parent: str) -> None:
+    (v2_tree / "cgroup.procs").write_text("")
+    (v2_tree / "a").mkdir()
+    (v2_tree / "a/cgroup.procs").write_text("")
+    before = sorted(p.name for p in v2_tree.rglob("*"))
+    cg = cgroups.CgroupV2(str(v2_tree), parent, "1-a")
+    with pytest.raises(ContainerError, match="cannot create .*: Not a directory"):
+        cg.create(None, None)
+    assert sorted(p.name for p in v2_tree.rglob("*")) == before
+
+
 def test_v2_counters_and_peaks(v2_tree: Path) -> None:
     cg = cgroups.CgroupV2(str(v2_tree), "p", "1-a")
     Path(cg.path).mkdir(parents=True)
