@@ -1,7 +1,5 @@
 """Capability names, docker's add/drop rules, and the five sets a process ends up with."""
 
-from __future__ import annotations
-
 from .errors import ContainerError
 from .record import Record
 from .syscalls import (
@@ -50,7 +48,7 @@ def name_of(number: int) -> str:
     return f"CAP_{NAMES[number]}" if number < len(NAMES) else f"CAP_{number}"
 
 
-def parse(values: Iterable[str], top: int) -> tuple[set[int], bool]:
+def parse(values: "Iterable[str]", top: int) -> tuple[set[int], bool]:
     """Names as given on the command line → (numbers, whether ALL was named).
 
     Accepts repeats and comma lists, any case, with or without the CAP_ prefix.
@@ -88,14 +86,14 @@ class CapSets(Record):
         return [name_of(i) for i in range(64) if mask >> i & 1]
 
 
-def _mask(caps: Iterable[int]) -> int:
+def _mask(caps: "Iterable[int]") -> int:
     mask = 0
     for c in caps:
         mask |= 1 << c
     return mask
 
 
-def compute(cap_add: Iterable[str], cap_drop: Iterable[str], uid: int, top: int) -> CapSets:
+def compute(cap_add: "Iterable[str]", cap_drop: "Iterable[str]", uid: int, top: int) -> CapSets:
     """docker's rules (moby TweakCapabilities), then the five sets for this uid.
 
     root keeps the final set in bounding, permitted and effective (runc: CapInh = CapAmb = 0).

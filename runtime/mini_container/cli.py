@@ -3,8 +3,6 @@
 Not argparse: it (with re, gettext, shutil) would add ~5 ms to every container start.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

@@ -5,8 +5,6 @@ inside could push keystrokes into the host shell with TIOCSTI (CVE-2017-5226 in 
 capability needed on kernels before 6.2), and `tty` would name a device the container cannot see.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import errno
 import os
@@ -42,7 +40,7 @@ class RawTerminal:
         self.fd, self._termios = fd, termios
         self.saved = termios.tcgetattr(fd)
 
-    def __enter__(self) -> RawTerminal:
+    def __enter__(self) -> "RawTerminal":
         mode = self._termios.tcgetattr(self.fd)
         t = self._termios
         mode[0] &= ~(t.BRKINT | t.ICRNL | t.INPCK | t.ISTRIP | t.IXON)

@@ -1,7 +1,5 @@
 """Exit codes and the one exception type that carries them to the CLI."""
 
-from __future__ import annotations
-
 EXIT_RUNTIME = 125  # bad option, missing rootfs, not root, cgroup failure
 EXIT_NOT_EXECUTABLE = 126  # found but cannot be executed (incl. foreign arch, no binfmt)
 EXIT_NOT_FOUND = 127  # command not found in the rootfs

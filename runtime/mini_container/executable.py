@@ -4,8 +4,6 @@ A foreign-architecture ELF only runs if a binfmt_misc handler matches it; otherw
 a bare ENOEXEC, so we say what is missing instead.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 

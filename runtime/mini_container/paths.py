@@ -4,8 +4,6 @@ Symlinks in the rootfs are resolved against the rootfs, never the host (like
 cyphar/filepath-securejoin): a link `/etc -> /` cannot make us mount over the host's /.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 

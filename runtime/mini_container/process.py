@@ -5,8 +5,6 @@ Protocol on two pipes, one line per message:
   runtime → child: "go" (it is in its cgroup now); EOF means the runtime is gone.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of imports at every start
 import os
 import select
@@ -105,7 +103,7 @@ def decode(status: int) -> tuple[int, int | None]:
     return os.WEXITSTATUS(status), None
 
 
-def run_init(command_pid: int, channel: Channel) -> NoReturn:
+def run_init(command_pid: int, channel: Channel) -> "NoReturn":
     """PID 1 when the command asked for another PID: reap orphans, forward signals, pass on status.
 
     Unlike the command as PID 1, this init has handlers, so SIGTERM and SIGINT reach the command.

@@ -1,7 +1,5 @@
 """A tiny record base: `dataclasses` would add ~8 ms of imports (inspect, ast, dis) to every start."""
 
-from __future__ import annotations
-
 
 class Record:
     """Fields are the subclass's __slots__; equality and repr follow them."""

@@ -1,7 +1,5 @@
 """--report FILE: one JSON object describing the run, written atomically."""
 
-from __future__ import annotations
-
 import os
 
 

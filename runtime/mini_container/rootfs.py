@@ -4,8 +4,6 @@ Paths and masks follow runc's defaults; every target is resolved inside the root
 symlink in the rootfs cannot point a mount at the host.
 """
 
-from __future__ import annotations
-
 import stat
 
 from .cli import Volume

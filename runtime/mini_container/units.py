@@ -1,7 +1,5 @@
 """Memory sizes: a bare number is MiB (the seed's unit); b, k, m, g, t suffixes as docker."""
 
-from __future__ import annotations
-
 from .errors import ContainerError
 
 MIB = 1024 * 1024

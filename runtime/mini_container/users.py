@@ -1,7 +1,5 @@
 """`-u UID[:GID]` or `NAME[:GROUP]`, resolved in the rootfs's /etc/passwd and /etc/group."""
 
-from __future__ import annotations
-
 from .errors import ContainerError
 from .paths import secure_join
 from .record import Record
