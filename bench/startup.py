@@ -8,6 +8,14 @@ limit, so cgroup creation and removal are counted. Writes docs/bench.md and docs
 
 crun 1.8.1 refuses this host's hybrid cgroup layout, so the harness runs every runtime in a private
 mount namespace with /sys/fs/cgroup/unified unmounted (DESIGN §3); that changes nothing for the others.
+
+mini-container runs on the system's python3 (as the lab installs it: `python3 -I -S`), not on the
+interpreter that runs this harness; `--python` picks another.
+
+Two more cases vary what runs just before a start: each runtime 10 times in a row (a test matrix),
+and a 50 ms pause before each start. Moving a process into a cgroup takes a kernel lock that, when
+nobody took it for a while, first waits out an RCU grace period (~8-20 ms here); a start right after
+another cgroup move finds it still warm. After a pause every runtime that uses cgroups pays the wait.
 """
 
 from __future__ import annotations
@@ -90,14 +98,20 @@ def peak_rss_kib(cmd: list[str], ident: str) -> int:
     return int(r.stderr.strip().splitlines()[-1])
 
 
-def measure(cmds: dict[str, list[str] | None], rounds: int) -> dict[str, dict[str, list[float]]]:
+def measure(
+    cmds: dict[str, list[str] | None], rounds: int, pause: float = 0.0, series: int = 1
+) -> dict[str, dict[str, list[float]]]:
+    """`rounds` rounds; in each, every runtime in a shuffled order, `series` starts in a row each.
+    The i-th times of two runtimes come from the same round and place in it: the pairs of the ratio."""
     available = {k: v for k, v in cmds.items() if v}
     times: dict[str, list[float]] = {k: [] for k in available}
     for r in range(rounds):
         order = list(available)
         random.shuffle(order)
         for name in order:
-            times[name].append(run_once(available[name], f"mcbench-{os.getpid()}-{r}-{name}"))
+            for i in range(series):
+                time.sleep(pause)
+                times[name].append(run_once(available[name], f"mcbench-{os.getpid()}-{r}-{i}-{name}"))
     rss = {k: [float(peak_rss_kib(v, f"mcbench-rss-{os.getpid()}-{i}-{k}")) for i in range(5)]
            for k, v in available.items()}  # fmt: skip
     return {"times": times, "rss": rss}
@@ -132,8 +146,9 @@ def plot(results: dict[str, dict], out: Path) -> None:
     except ImportError:
         print("bench: matplotlib missing, no plot (nox -s bench installs it)", file=sys.stderr)
         return
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4))
-    for ax, (title, result) in zip(axes, results.items(), strict=True):
+    rows = (len(results) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 4 * rows), squeeze=False)
+    for ax, (title, result) in zip(axes.flat, results.items(), strict=False):
         names = sorted(result["times"], key=lambda n: statistics.median(result["times"][n]))
         ax.boxplot([[t * 1000 for t in result["times"][n]] for n in names], showfliers=False)
         ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
@@ -147,6 +162,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "200")))
     p.add_argument("--out", default=str(REPO / "docs"))
+    p.add_argument(
+        "--python",
+        default=shutil.which("python3", path="/usr/bin:/bin") or sys.executable,
+        help="interpreter for mini-container (default: the system's python3)",
+    )
     args = p.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
@@ -157,19 +177,28 @@ def main() -> int:
                 f"bench: {name} is not installed: skipped (apt-get install {name if name != 'bwrap' else 'bubblewrap'})"
             )
     target = targets.materialize("alpine", builders.host_arch())
-    python = os.path.realpath(sys.executable)  # the real interpreter, never a pyenv shim
+    python = os.path.realpath(args.python)  # the real interpreter, never a pyenv shim
+    python_version = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.version.split()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     k = Kernel()
     k.unshare(CLONE_NEWNS)  # crun's hybrid-layout workaround, for every runtime alike
     k.mount(None, "/", None, MS_REC | MS_PRIVATE)
     if os.path.ismount("/sys/fs/cgroup/unified"):
         k.umount2("/sys/fs/cgroup/unified", MNT_DETACH)
     results = {}
-    for title, limits in (("/bin/true, no limits", False), ("/bin/true, -m 64 MiB and 64 pids", True)):
+    series = 10
+    cases = (  # title, limits, pause, series
+        ("/bin/true, no limits", False, 0.0, 1),
+        ("/bin/true, -m 64 MiB and 64 pids", True, 0.0, 1),
+        (f"/bin/true, no limits, each runtime {series} times in a row", False, 0.0, series),
+        ("/bin/true, no limits, 50 ms pause before each start", False, 0.05, 1),
+    )
+    for title, limits, pause, in_a_row in cases:
         cmds = commands(target.rootfs, python, limits)
         for name, cmd in cmds.items():  # warm caches and check each one works before timing
             if cmd:
                 run_once(cmd, f"mcbench-warm-{os.getpid()}-{name}-{limits}")
-        results[title] = measure(cmds, args.rounds)
+        results[title] = measure(cmds, max(1, args.rounds // in_a_row), pause, in_a_row)
     out = Path(args.out)
     out.mkdir(exist_ok=True)
     versions = {n: subprocess.run([n, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -181,12 +210,19 @@ def main() -> int:
         "# Start-up benchmark", "",
         f"Measured {datetime.date.today().isoformat()} on {platform.node()}: {cpu}, {os.cpu_count()} CPUs, "
         f"Linux {platform.release()}, cgroup {'v1 hybrid' if Path('/sys/fs/cgroup/memory').is_dir() else 'v2'}; "
-        f"Python {platform.python_version()} ({python}); {', '.join(versions.values())}.", "",
+        f"mini-container on Python {python_version} ({python}); {', '.join(versions.values())}.", "",
         f"{args.rounds} interleaved rounds per case (a shuffled order each round). The ratio column is the "
         "median over rounds of mini-container's time divided by that runtime's time in the same round "
         "(below 1: mini-container is faster). Peak RSS is the runtime process's own (GNU time, 5 runs). "
         f"Memory charged to the container's cgroup for `true`: {charged_kib:.0f} KiB "
         "(mini-container's --report; the Python setup is not charged, it joins the cgroup just before exec).", "",
+        "Moving a process into a cgroup takes a kernel lock that, when idle for a while, first waits out an "
+        "RCU grace period (~8-20 ms here); for about one grace period after a move, the next one does not "
+        "wait. So the cases differ in what ran just before a start: in the first two, another runtime "
+        "(shuffled); in the third, the same runtime (rounds of "
+        f"{series} starts in a row, as a test matrix runs one runtime over and over; {args.rounds} starts "
+        "each all the same); in the fourth, nothing for 50 ms, so every runtime that uses cgroups pays "
+        "the wait (see [performance.md](performance.md)).", "",
     ]  # fmt: skip
     for title, result in results.items():
         lines += table(result, title)

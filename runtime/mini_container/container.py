@@ -269,7 +269,7 @@ def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" 
     # failure on our side must not leave the child behind.
     try:
         if warm_up is not None:
-            warm_up.wait()  # mkdir in cgroupfs would wait for the kernel mutex the warm-up holds anyway
+            warm_up.wait_and_renew()  # mkdir in cgroupfs would wait for the kernel mutex it holds anyway
         cgroup.create(config.memory, config.nproc)
     except ContainerError:
         _kill(pid)
