@@ -199,9 +199,6 @@ def _fork_container(plan: Plan, k: Kernel, channel: process.Channel) -> int:
     process.block_signals()
     # why: only children enter a new PID namespace; the runtime stays outside to supervise
     k.unshare(CLONE_NEWPID)
-    # why fork while the warm-up thread may still wait in the kernel: that thread holds no lock
-    # the child could need (it sits in write() with the GIL released, and fork copies only this
-    # thread), and the container's set-up then overlaps the kernel's grace period
     pid = k.fork()
     if pid == 0:
         _child(plan, k, channel)
@@ -263,13 +260,15 @@ def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" 
     cgroups.sweep(layout, config.cgroup_parent)
     cgroup = cgroups.for_layout(layout, config.cgroup_parent, plan.id)
     channel = process.Channel()
+    if warm_up is not None:
+        warm_up.wait()  # why: fork copies only the calling thread; fork with no other one alive
     started = time.monotonic()
     pid = _fork_container(plan, kernel, channel)
     # The child now sets itself up (setup_container) while the runtime creates its cgroup. A
     # failure on our side must not leave the child behind.
     try:
         if warm_up is not None:
-            warm_up.wait_and_renew()  # mkdir in cgroupfs would wait for the kernel mutex it holds anyway
+            warm_up.renew()
         cgroup.create(config.memory, config.nproc)
     except ContainerError:
         _kill(pid)

@@ -5,12 +5,13 @@ cgroup_threadgroup_rwsem for writing. When that lock was idle, the writer first 
 grace period (10-20 ms on the 2-core CI host: the largest single cost of a start), and for about
 one grace period after a writer leaves, the next writer does not wait. So, first thing at start-up,
 a thread moves the runtime into the cgroup it already sits in (nothing moves) while the main thread
-imports, plans, forks and the child sets up the container; the container's real attach lands inside
-that window. Best effort: any failure only costs the time it was meant to save.
+imports and plans; the container's real attach lands inside that window (renew() stretches it). Best
+effort: any failure only costs the time it was meant to save.
 """
 
 import _thread  # why not threading: its import costs more than the work it would start
 import os
+import time
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -40,12 +41,12 @@ def own_cgroup_procs(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_
 
 
 class AttachWarmUp:
-    """Started at once. The thread only opens, writes and closes (no lock a forked child could
-    inherit held), so the runtime may fork while it waits; wait() before creating the cgroup."""
+    """Started at once; wait() before fork, so that the runtime forks with a single thread."""
 
     def __init__(self, procs_file: str | None) -> None:
         self.procs_file = procs_file
         self.succeeded = False
+        self._tid: int | None = None
         self._done = _thread.allocate_lock()
         self._done.acquire()
         if procs_file is None:
@@ -54,23 +55,29 @@ class AttachWarmUp:
             _thread.start_new_thread(self._move_self, (procs_file,))
 
     def _move_self(self, procs_file: str) -> None:
+        self._tid = _thread.get_native_id()
         try:
             self.succeeded = _move_nowhere(procs_file)
         finally:
             self._done.release()
 
     def wait(self) -> None:
+        """Return once the thread is gone, not merely done: a fork must not copy a process whose
+        other thread is half-way through its exit (interpreter and libc state mid-change)."""
         self._done.acquire()
         self._done.release()
+        task = f"/proc/self/task/{self._tid}"
+        deadline = time.monotonic() + 1.0
+        while self._tid is not None and os.path.exists(task) and time.monotonic() < deadline:
+            time.sleep(0.0001)
 
-    def wait_and_renew(self) -> None:
-        """Wait for the warm-up, then move nowhere once more, right before the cgroup work.
+    def renew(self) -> None:
+        """After wait(), right before the cgroup work: move nowhere once more.
 
-        why: the window lasts about one grace period from the warm-up's end, and the imports, the
-        plan and the fork may outlast it; then the child's attach would wait a whole grace period.
-        Renewing costs ~0.05 ms while the window is open; when it has closed, this pays the wait
-        while the child is busy setting itself up, instead of after."""
-        self.wait()
+        why: the window lasts about one grace period from the warm-up's end, and the plan and the
+        fork may outlast it; then the child's attach would wait a whole grace period. Renewing costs
+        ~0.05 ms while the window is open; when it has closed, it pays the wait while the child is
+        busy setting itself up, instead of after."""
         if self.succeeded and self.procs_file is not None:
             _move_nowhere(self.procs_file)
 

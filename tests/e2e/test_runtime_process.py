@@ -101,11 +101,11 @@ def test_killed_runtime_takes_the_container_along_and_next_run_sweeps(local) -> 
 
 def test_attach_warm_up_moves_the_runtime_nowhere(local) -> None:
     """The start-up warm-up (mini_container/warmup.py) on the real kernel: it finds the cgroup this
-    process is in, its write succeeds, and the process is still where it was."""
+    process is in, its writes (the warm-up and the renewal) succeed, and the process is still where it was."""
     script = (
         "import os; from mini_container import warmup\n"
         "before = open('/proc/self/cgroup').read()\n"
-        "w = warmup.start(); w.wait()\n"
+        "w = warmup.start(); w.wait(); w.renew()\n"
         "members = open(w.procs_file).read().split()\n"
         "print(w.succeeded, str(os.getpid()) in members, open('/proc/self/cgroup').read() == before)\n"
     )

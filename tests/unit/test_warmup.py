@@ -59,10 +59,30 @@ def test_warm_up_writes_zero_and_wait_returns(tmp_path: Path) -> None:
     assert (w.succeeded, procs.read_text()) == (True, "0")
 
 
+def test_renew_moves_nowhere_once_more_after_the_warm_up(tmp_path: Path) -> None:
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("")
+    w = warmup.AttachWarmUp(str(procs))
+    w.wait()
+    procs.write_text("-")  # what a second write must replace
+    w.renew()
+    assert procs.read_text() == "0"
+
+
+def test_wait_returns_only_once_the_thread_is_gone(tmp_path: Path) -> None:
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("")
+    w = warmup.AttachWarmUp(str(procs))
+    w.wait()
+    assert w._tid is not None and not os.path.exists(f"/proc/self/task/{w._tid}")
+
+
 def test_a_failing_warm_up_is_silent(tmp_path: Path) -> None:
     w = warmup.AttachWarmUp(str(tmp_path / "no-such-dir/cgroup.procs"))
     w.wait()
+    w.renew()
     assert w.succeeded is False
     nothing = warmup.AttachWarmUp(None)
     nothing.wait()
+    nothing.renew()
     assert nothing.succeeded is False and os.listdir(tmp_path) == []
