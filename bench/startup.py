@@ -48,8 +48,12 @@ LAUNCH = (
 MIB = 1 << 20
 
 
-def oci_bundle(rootfs: str, limits: bool) -> Path:
-    bundle = Path(tempfile.mkdtemp(prefix="mc-bench-bundle-"))
+def oci_bundle(rootfs: str, limits: bool, scratch: Path) -> Path:
+    """runc's default spec for /bin/true in rootfs; one per limits setting, kept in scratch."""
+    bundle = scratch / ("bundle-limits" if limits else "bundle")
+    if bundle.exists():
+        return bundle
+    bundle.mkdir()
     subprocess.run(["runc", "spec", "-b", str(bundle)], check=True)
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"]["terminal"] = False
@@ -61,10 +65,10 @@ def oci_bundle(rootfs: str, limits: bool) -> Path:
     return bundle
 
 
-def commands(rootfs: str, python: str, limits: bool) -> dict[str, list[str] | None]:
+def commands(rootfs: str, python: str, limits: bool, scratch: Path) -> dict[str, list[str] | None]:
     mc_limits = ["-m", "64", "--nproc", "64"] if limits else []
     have = shutil.which
-    bundle = oci_bundle(rootfs, limits) if have("runc") else None
+    bundle = oci_bundle(rootfs, limits, scratch) if have("runc") else None
     cmds: dict[str, list[str] | None] = {
         "mini-container": [python, "-I", "-S", "-c", LAUNCH, *mc_limits, "/bin/true", rootfs],
         "runc": ["runc", "run", "-b", str(bundle), "{id}"] if bundle and have("runc") else None,
@@ -117,8 +121,8 @@ def measure(
     return {"times": times, "rss": rss}
 
 
-def charged_memory(rootfs: str, python: str) -> int | None:
-    report = Path(tempfile.mkdtemp()) / "r.json"
+def charged_memory(rootfs: str, python: str, scratch: Path) -> int | None:
+    report = scratch / "report.json"
     subprocess.run([python, "-I", "-S", "-c", LAUNCH, "-m", "64", "--report", str(report), "/bin/true", rootfs],
                    check=True)  # fmt: skip
     return json.loads(report.read_text())["memory_peak_bytes"]
@@ -171,6 +175,14 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
         return 125
+    scratch = Path(tempfile.mkdtemp(prefix="mc-bench-"))  # OCI bundles, the --report file
+    try:
+        return bench(args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, scratch: Path) -> int:
     for name in ("runc", "crun", "bwrap"):
         if shutil.which(name) is None:
             print(
@@ -194,7 +206,7 @@ def main() -> int:
         ("/bin/true, no limits, 50 ms pause before each start", False, 0.05, 1),
     )
     for title, limits, pause, in_a_row in cases:
-        cmds = commands(target.rootfs, python, limits)
+        cmds = commands(target.rootfs, python, limits, scratch)
         for name, cmd in cmds.items():  # warm caches and check each one works before timing
             if cmd:
                 run_once(cmd, f"mcbench-warm-{os.getpid()}-{name}-{limits}")
@@ -203,7 +215,7 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     versions = {n: subprocess.run([n, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
                 for n in ("runc", "crun", "bwrap") if shutil.which(n)}  # fmt: skip
-    charged_kib = (charged_memory(target.rootfs, python) or 0) / 1024
+    charged_kib = (charged_memory(target.rootfs, python, scratch) or 0) / 1024
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())  # fmt: skip
     lines = [
