@@ -1,39 +1,47 @@
-"""Sessions: lint, unit (3.10 + newest), e2e_local (this host), e2e (in a Vagrant VM): `nox` runs them all.
+"""Sessions: lint, unit (every CPython >= 3.10 here), e2e_local (this host), e2e (in a Vagrant VM).
 
-Lab sessions: box (offline Vagrant box), lab_up / lab_down (a VM for hands-on use)."""
+`nox` runs those four. Lab sessions: box (offline Vagrant box), lab_up / lab_down (a VM for hands-on use),
+bench. Interpreters are the ones this machine has (lab/minilab/interpreters.py): the lab's sessions run
+on the python3 that runs nox, `unit` on every CPython >= 3.10 on PATH or in pyenv; a missing one is an
+error, never a skip, and nothing is downloaded.
+"""
 
 from __future__ import annotations
 
-import glob
 import os
-import platform
 import shutil
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out"
+sys.path.insert(0, str(ROOT / "lab"))
 
+from minilab import hostsetup, interpreters  # noqa: E402
 
-def _real_interpreters() -> list[str]:
-    """Put pyenv's real interpreters on PATH: its shims refuse versions that are not active."""
-    dirs = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
-    os.environ["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
-    found = {Path(d).parent.name.rsplit(".", 1)[0] for d in dirs}
-    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+HOST_PYTHON, _host_path = interpreters.host()
+_found = interpreters.discover(interpreters.search_path(), (HOST_PYTHON, _host_path))
+# nox finds "3.X" on PATH: a directory with exactly the interpreters found, first on PATH
+_farm = interpreters.link_farm(_found, ROOT / ".nox" / ".interpreters")
+os.environ["PATH"] = os.pathsep.join([str(_farm), os.environ.get("PATH", "")])
+PYTHONS = list(_found)  # 3.10 (Ubuntu 22.04's python3, where the runtime must run) when present, and up
 
-
-_found = _real_interpreters()
-# 3.10 is Ubuntu 22.04's python3, where the runtime must run; the newest catches deprecations.
-PYTHONS = ["3.10", _found[-1] if _found and _found[-1] != "3.10" else "3.13"]
-
-nox.options.sessions = ["lint", "unit", "e2e_local", "e2e"]
-LAB_DEPS = ["pytest", "pytest-xdist", "python-vagrant", "paramiko"]
+nox.options.sessions = hostsetup.DEFAULT_SESSIONS
+nox.options.error_on_missing_interpreters = True
+nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = True
+LAB_DEPS = ["pytest", "pytest-xdist", "python-vagrant", "paramiko"]
 
 
-@nox.session(python=PYTHONS[-1])
+def _checked_pytest(session: nox.Session, junit: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    """pytest, failing when a collected test id has no result in the JUnit file (minilab/junit.py)."""
+    session.run("python", "-m", "minilab.junit", str(junit), *args,
+                env={"PYTHONPATH": str(ROOT / "lab"), **(env or {})})  # fmt: skip
+
+
+@nox.session(python=HOST_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff on the code; actionlint and zizmor on the workflows."""
     session.install("ruff", "zizmor")
@@ -55,12 +63,11 @@ def unit(session: nox.Session) -> None:
 
 
 def host_matrix() -> str:
-    """Every arch this host runs (arm64 through qemu-user on x86_64) x every rootfs kind."""
-    arches = ["amd64", "arm64"] if platform.machine() == "x86_64" else ["arm64"]
-    return ",".join(f"{arch}:{kind}" for arch in arches for kind in ("alpine", "ubuntu"))
+    """Both arches (the foreign one through qemu-user, on x86_64 and arm64 hosts alike) x every rootfs kind."""
+    return ",".join(f"{arch}:{kind}" for arch in ("amd64", "arm64") for kind in ("alpine", "ubuntu"))
 
 
-@nox.session(python=PYTHONS)
+@nox.session(python=HOST_PYTHON)
 def e2e_local(session: nox.Session) -> None:
     """The scenario matrix on this machine's real kernel, as root (cgroup v1 here).
 
@@ -73,11 +80,11 @@ def e2e_local(session: nox.Session) -> None:
     session.install("pytest", "pytest-xdist")
     session.install("-e", ".")
     OUT.mkdir(exist_ok=True)
-    junit = OUT / f"junit-e2e-local-{session.python}.xml"
+    junit = OUT / "junit-e2e-local.xml"
     env = {"MINILAB_TARGETS": os.environ.get("MINILAB_TARGETS", host_matrix())}
     paths = [] if any(a.startswith("tests/") for a in session.posargs) else ["tests/e2e"]
-    session.run("pytest", *paths, "-n", "2", "-q", f"--junitxml={junit}", *session.posargs, env=env)
-    (OUT / "matrix.md").replace(OUT / f"matrix-e2e-local-{session.python}.md")
+    _checked_pytest(session, junit, *paths, "-n", "2", "-q", *session.posargs, env=env)
+    (OUT / "matrix.md").replace(OUT / "matrix-e2e-local.md")
 
 
 def _lab(session: nox.Session, *args: str) -> None:
@@ -88,7 +95,7 @@ def _lab(session: nox.Session, *args: str) -> None:
     session.run("python", "-m", "minilab.vm", *args, env={"PYTHONPATH": str(ROOT / "lab")})
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=HOST_PYTHON)
 def e2e(session: nox.Session) -> None:
     """The scenarios inside a Vagrant VM (cgroup v2): up or reuse, provision, run, destroy policy.
 
@@ -98,19 +105,19 @@ def e2e(session: nox.Session) -> None:
     _lab(session, "e2e", "--", *session.posargs)
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=HOST_PYTHON)
 def lab_up(session: nox.Session) -> None:
     """Boot (or reuse) and provision the lab VM for hands-on use: then `cd lab && vagrant ssh`."""
     _lab(session, "up")
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=HOST_PYTHON)
 def lab_down(session: nox.Session) -> None:
     """Destroy the lab VM, sweep leftovers, stop the libvirt daemons the lab started."""
     _lab(session, "down")
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=HOST_PYTHON)
 def box(session: nox.Session) -> None:
     """Build the offline Debian box from Debian packages and `vagrant box add` it (cached). `-- v1`: v1 guest."""
     if os.geteuid() != 0:
@@ -118,7 +125,7 @@ def box(session: nox.Session) -> None:
     session.run("python", "-m", "minilab.box", *session.posargs, env={"PYTHONPATH": str(ROOT / "lab")})
 
 
-@nox.session(python=PYTHONS[-1])
+@nox.session(python=HOST_PYTHON)
 def bench(session: nox.Session) -> None:
     """Start-up benchmark against runc, crun, bwrap and unshare (a benchmark, never a timed test).
 

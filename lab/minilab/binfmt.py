@@ -1,4 +1,4 @@
-"""Run arm64 root filesystems on an x86_64 host: qemu-user-static through binfmt_misc.
+"""Run foreign root filesystems (arm64 on x86_64, amd64 on arm64): qemu-user-static through binfmt_misc.
 
 The handler needs the F flag: the kernel then opens the interpreter when it is registered, so it
 works inside a chroot or container whose rootfs has no qemu in it.
@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-CONF = {"arm64": Path("/usr/lib/binfmt.d/qemu-aarch64.conf")}
+CONF = {"arm64": Path("/usr/lib/binfmt.d/qemu-aarch64.conf"), "amd64": Path("/usr/lib/binfmt.d/qemu-x86_64.conf")}
 NAMES = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
 
 

@@ -40,16 +40,34 @@ def deb_package(package: str, arch: str) -> Path:
     if found:
         return found[-1]
     if arch != host_arch():
-        foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout
-        if arch not in foreign.split():
-            raise BuildError(
-                f"apt cannot fetch {package}:{arch}: run `dpkg --add-architecture {arch} && apt-get update` first"
-            )
+        _foreign_arch(arch)
     p = subprocess.run(["apt-get", "download", f"{package}:{arch}"], cwd=debs, capture_output=True, text=True)
     found = sorted(debs.glob(f"{package}_*_{arch}.deb"))
     if p.returncode != 0 or not found:
         raise BuildError(f"apt-get download {package}:{arch} failed: {p.stderr.strip()[-300:]}")
     return found[-1]
+
+
+def _foreign_arch(arch: str) -> None:
+    """apt must know `arch` before `apt-get download pkg:arch`: added on first need, once (a lock
+    across xdist workers), with Ubuntu's ports archive handled (aptsources)."""
+    foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout
+    if arch in foreign.split():
+        return
+    if os.geteuid() != 0:
+        raise BuildError(f"apt cannot fetch {arch} packages and adding the architecture needs root")
+    import fcntl
+    import sys
+
+    from . import aptsources
+
+    with open(cache_dir() / "apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if aptsources.enable(arch, say=lambda m: print(f"lab: {m}", file=sys.stderr)):
+                print(f"lab: added the {arch} architecture to apt (for the offline {arch} rootfs)", file=sys.stderr)
+        except (aptsources.AptError, subprocess.CalledProcessError) as e:
+            raise BuildError(str(e)) from None
 
 
 def _busybox_binary(arch: str) -> Path:

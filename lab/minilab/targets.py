@@ -61,6 +61,24 @@ def decide_source(kind: str, arch: str, policy: str | None = None) -> str:
     return "offline"
 
 
+RESOLVED = "MINILAB_RESOLVED_TARGETS"  # arch:kind:source,... decided once, shared with every process of a run
+
+
+def resolve(env: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """The run's targets with their source decided, stored in env (os.environ by default) so that a
+    collection, the run and its xdist workers agree even when `auto` would decide differently later.
+    MINILAB_TARGETS picks them ("amd64:alpine,arm64:ubuntu"; default: this host's arch, alpine)."""
+    env = os.environ if env is None else env
+    if RESOLVED not in env:
+        specs = env.get("MINILAB_TARGETS", f"{builders.host_arch()}:alpine").split(",")
+        decided = []
+        for spec in specs:
+            arch, _, kind = spec.strip().partition(":")
+            decided.append(f"{arch}:{kind}:{decide_source(kind, arch, env.get('MINILAB_ROOTFS_SOURCE'))}")
+        env[RESOLVED] = ",".join(decided)
+    return [tuple(s.split(":")) for s in env[RESOLVED].split(",")]  # type: ignore[misc]
+
+
 def label_for(kind: str, arch: str, source: str) -> str:
     return catalog.entry(kind, arch).label if source == "download" else f"{kind}-like"
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import box as boxes
+from . import junit
 from . import targets as lab_targets
 from .hosts import SshHost
 
@@ -343,11 +344,10 @@ def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_arg
             "MINILAB_SSH_ALIAS": lab.settings.name,
             "MINILAB_RESOLVED_TARGETS": ",".join(f"{t.arch}:{t.kind}:{t.source}" for t in built),
         }
-        junit = OUT / "junit-e2e-vm.xml"
-        cmd = [sys.executable, "-m", "pytest", str(REPO / "tests/e2e"), "-n", "2", "-q", f"--junitxml={junit}",
-               *pytest_args]  # fmt: skip
-        say(f"running the scenarios in the VM: {' '.join(cmd[3:])}")
-        rc = subprocess.run(cmd, env=env, cwd=REPO).returncode
+        junit_file = OUT / "junit-e2e-vm.xml"
+        args = [str(REPO / "tests/e2e"), "-n", "2", "-q", *pytest_args]
+        say(f"running the scenarios in the VM: pytest {' '.join(args)}")
+        rc = junit.run_checked(args, junit_file, env=env, cwd=str(REPO))
         if (OUT / "matrix.md").exists():
             (OUT / "matrix.md").replace(OUT / "matrix-e2e-vm.md")
     except KeyboardInterrupt:

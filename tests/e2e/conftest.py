@@ -23,18 +23,10 @@ from minilab.hosts import CommandResult, Host, LocalHost, SshHost  # noqa: E402
 from minilab.matrix import Record, render, split_nodeid  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "out"
-_RESOLVED = "MINILAB_RESOLVED_TARGETS"  # arch:kind:source,... decided once, shared with xdist workers
 
 
 def _resolved() -> list[tuple[str, str, str]]:
-    if _RESOLVED not in os.environ:
-        specs = os.environ.get("MINILAB_TARGETS", f"{builders.host_arch()}:alpine").split(",")
-        decided = []
-        for spec in specs:
-            arch, _, kind = spec.strip().partition(":")
-            decided.append(f"{arch}:{kind}:{targets.decide_source(kind, arch)}")
-        os.environ[_RESOLVED] = ",".join(decided)
-    return [tuple(s.split(":")) for s in os.environ[_RESOLVED].split(",")]  # type: ignore[misc]
+    return targets.resolve()
 
 
 def _ids() -> list[str]:
