@@ -8,11 +8,14 @@ Source policy (MINILAB_ROOTFS_SOURCE or the `source` argument):
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import socket
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,12 +118,26 @@ def _install_helper(root: Path, arch: str) -> None:
     shutil.copy2(builders.helper_binary(arch), root / "usr/local/bin/mchelper")
 
 
+@contextlib.contextmanager
+def _target_lock(arch: str, kind: str) -> Iterator[None]:
+    """One builder per target at a time: two xdist workers on a cold cache would otherwise both run
+    the same slow build (mmdebstrap for arm64 takes minutes); the second one then finds it cached."""
+    with open(cache_dir("targets") / f".{arch}-{kind}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def materialize(kind: str, arch: str, policy: str | None = None) -> Target:
     """The ready-to-use rootfs directory for (kind, arch), built once and cached by content."""
     catalog.entry(kind, arch)  # validates both names
     if arch != builders.host_arch():
         binfmt.ensure(arch)
     source = decide_source(kind, arch, policy)
+    with _target_lock(arch, kind):
+        return _materialize(kind, arch, source)
+
+
+def _materialize(kind: str, arch: str, source: str) -> Target:
     label = label_for(kind, arch, source)
     tarball = _base_tarball(kind, arch, source)
     helper = builders.helper_binary(arch)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,30 @@ def test_lab_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (root / "usr/local/bin/mchelper").read_bytes() == b"\x7fELF"
     assert (root / "home/user").stat().st_uid == 1000 and (root / "tmp").stat().st_mode & 0o7777 == 0o1777
     assert (root / "etc/minilab-target").read_text() == "arch=amd64\nlabel=alpine-like\nsource=offline\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the lab layer chowns to uid 1000: needs root")
+def test_parallel_cold_builds_of_one_target_build_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers materialize the same target on a cold cache: the slow base build runs once."""
+    monkeypatch.setenv("MINI_CONTAINER_CACHE", str(tmp_path / "cache"))
+    helper = tmp_path / "mchelper"
+    helper.write_bytes(b"\x7fELF")
+    monkeypatch.setattr(targets.builders, "helper_binary", lambda arch: helper)
+    builds = []
+
+    def slow_builder(arch: str) -> Path:  # behaves like the builders: cached result, else build
+        out = tmp_path / f"ubuntu-like-{arch}.tar"
+        if not out.exists():
+            builds.append(arch)
+            time.sleep(0.5)
+            with tarfile.open(out, "w") as tar:
+                (tmp_path / "etc").mkdir(exist_ok=True)
+                tar.add(tmp_path / "etc", arcname="etc")
+        return out
+
+    monkeypatch.setattr(targets.builders, "ubuntu_like_tarball", slow_builder)
+    arch = targets.builders.host_arch()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: targets.materialize("ubuntu", arch, "offline"), range(2)))
+    assert builds == [arch]
+    assert done[0].rootfs == done[1].rootfs and Path(done[0].rootfs, "etc/minilab-target").exists()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 import pytest
 
 from minilab import vm
@@ -68,3 +71,25 @@ def test_sweep_touches_only_this_machine_and_keeps_shared_box_images_in_use() ->
     assert vm.sweep_plan("minilab", ["minilab_minilab"], volumes) == (
         ["minilab_minilab"], ["minilab_minilab.img", box])  # fmt: skip
     assert vm.sweep_plan("minilab", [], ["unrelated.qcow2"]) == ([], [])
+
+
+def test_target_tarball_keeps_the_whole_label_and_content_key() -> None:
+    a = vm.target_tarball("/c/targets/amd64-alpine-3.20.3-0123456789abcdef")
+    b = vm.target_tarball("/c/targets/amd64-alpine-3.20.3-fedcba9876543210")
+    assert a.name == "amd64-alpine-3.20.3-0123456789abcdef.tar"
+    assert a != b  # two contents, two tarballs (with_suffix made both amd64-alpine-3.20.tar)
+
+
+def test_link_or_copy_falls_back_to_a_copy_across_filesystems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "a.tar"
+    src.write_bytes(b"rootfs")
+    vm.link_or_copy(src, tmp_path / "linked.tar")
+    assert (tmp_path / "linked.tar").stat().st_ino == src.stat().st_ino
+
+    def cross_device(a: object, b: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(vm.os, "link", cross_device)
+    vm.link_or_copy(src, tmp_path / "copied.tar")
+    assert (tmp_path / "copied.tar").read_bytes() == b"rootfs"
+    assert (tmp_path / "copied.tar").stat().st_ino != src.stat().st_ino
