@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_vm_lab_packages_only_for_vm_sessions_and_only_on_x86_64() -> None:
     hostsetup.plan(JAMMY, "arm64", ["lint", "unit", "e2e_local"], have_npm=True)  # the host lab is fine
 
 
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian/Ubuntu machine (no dpkg-query)")
 def test_missing_asks_dpkg() -> None:
     """On this (Debian) machine: a package that is surely installed, and one that surely is not."""
     assert hostsetup.missing(["dpkg", "no-such-package-minilab"]) == ["no-such-package-minilab"]
