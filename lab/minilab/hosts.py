@@ -46,6 +46,37 @@ class Host:
     def mini_container(self, args: list[str], timeout: float = 120) -> CommandResult:
         return self.run([*self.runtime_command(), *args], timeout=timeout)
 
+    def as_user(self, uid: int) -> list[str]:
+        """A command prefix that runs what follows as uid (and gid) `uid`, with no other group, the
+        way a login of that user would (HOME, no root's environment)."""
+        return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "env", "-i", "HOME=/tmp", "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]  # fmt: skip
+
+    def mini_container_as(self, uid: int, args: list[str], timeout: float = 120) -> CommandResult:
+        return self.run([*self.as_user(uid), *self.runtime_command(), *args], timeout=timeout)
+
+    def _fact(self, key: str, script: str) -> CommandResult:
+        """A fact of this host, read once per session (the host does not change under a run)."""
+        facts = self.__dict__.setdefault("_facts", {})
+        if key not in facts:
+            facts[key] = self.run(["sh", "-c", script])
+        return facts[key]
+
+    def cgroup_version(self) -> str:
+        """v2 when the unified hierarchy is the only one at /sys/fs/cgroup, else v1 (hybrid or v1)."""
+        fs = self._fact("cgroupfs", "stat -fc %T /sys/fs/cgroup").stdout.strip()
+        return "v2" if fs == "cgroup2fs" else "v1"
+
+    def user_mapping(self, uid: int) -> str:
+        """The rootless mapping this host gives uid: subid (newuidmap and a range for that user in
+        /etc/subuid and /etc/subgid), else single."""
+        script = (
+            f"name=$(getent passwd {uid} | cut -d: -f1); "
+            "command -v newuidmap >/dev/null && command -v newgidmap >/dev/null || exit 1; "
+            f'for f in /etc/subuid /etc/subgid; do grep -qE "^({uid}|$name):" $f 2>/dev/null || exit 1; done'
+        )
+        return "subid" if self._fact(f"mapping-{uid}", script).rc == 0 else "single"
+
     def rootfs_path(self, target_id: str, local_path: str) -> str:
         """Where a target's rootfs lives on this host (the lab unpacks it there)."""
         raise NotImplementedError

@@ -20,7 +20,7 @@ def split_nodeid(nodeid: str, targets: list[str]) -> tuple[str, str] | None:
     """'tests/e2e/test_oom.py::test_x[amd64-alpine-like]' → ('test_oom.py::test_x', 'amd64-alpine-like')."""
     name, _, params = nodeid.partition("[")
     params = params.rstrip("]")
-    for target in targets:
+    for target in sorted(targets, key=len, reverse=True):  # "x-rootless" before its prefix "x"
         if params == target or params.startswith(f"{target}-") or params.endswith(f"-{target}"):
             rest = params.replace(target, "", 1).strip("-")
             scenario = name.rsplit("/", 1)[-1] + (f"[{rest}]" if rest else "")

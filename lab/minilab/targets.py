@@ -33,6 +33,7 @@ class Target:
     label: str  # what it really is: alpine-3.23.2, alpine-like, ubuntu-22.04.5, ubuntu-like
     source: str  # download | offline
     rootfs: str
+    user: int | None = None  # None: the runtime runs as root; else as this uid (rootless)
 
     @property
     def emulated(self) -> bool:

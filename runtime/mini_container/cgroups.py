@@ -12,6 +12,10 @@ import time
 from .errors import ContainerError
 from .record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every start; annotations only
+    from collections.abc import Callable
+
 CONTROLLERS = ("memory", "pids")
 
 
@@ -230,7 +234,7 @@ class CgroupV2(Cgroup):
         wanted = [c for c in CONTROLLERS if c in available]
         for controller, limit in (("memory", memory), ("pids", pids)):
             if limit is not None and controller not in wanted:
-                raise ContainerError(f"cgroup v2: the {controller} controller is not available")
+                raise ContainerError(f"cgroup v2: the {controller} controller is not available in {self.mount}")
         for attempt in range(5):
             # Each level must delegate the controllers to the next, from the root down; the
             # parents hold no process (the "no internal processes" rule).
@@ -344,11 +348,84 @@ class CgroupV1(Cgroup):
         return _optional_int(os.path.join(self.paths["pids"], "pids.peak"))
 
 
-def for_layout(layout: Layout, parent: str, name: str) -> Cgroup:
+class NoCgroup(Cgroup):
+    """A rootless run that asked for no limit where the caller has no cgroup of their own: the PID
+    namespace still takes every process along when its init ends."""
+
+    version = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__("", "")
+
+    def directories(self) -> list[str]:
+        return []
+
+    def create(self, memory: int | None, pids: int | None) -> None:
+        assert memory is None and pids is None
+
+    def oom_kills(self) -> int:
+        return 0
+
+    def memory_peak(self) -> int | None:
+        return None
+
+    def pids_peak(self) -> int | None:
+        return None
+
+
+def for_layout(layout: Layout, parent: str, name: str, base: str | None = None) -> Cgroup:
+    """base: where a rootless run's tree starts (its delegated cgroup); the v2 mount otherwise."""
     if layout.version == "v1":
         return CgroupV1(layout.v1, parent, name)
     assert layout.unified is not None
-    return CgroupV2(layout.unified, parent, name)
+    return CgroupV2(base or layout.unified, parent, name)
+
+
+def own_v2_path(proc_cgroup: str = "/proc/self/cgroup") -> str | None:
+    """This process's cgroup on the unified hierarchy ("0::/path")."""
+    try:
+        with open(proc_cgroup) as f:
+            for line in f.read().splitlines():
+                if line.startswith("0::/"):
+                    return line[3:]
+    except OSError:
+        pass
+    return None
+
+
+def file_owner(path: str) -> int | None:
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+def _owned_by(directory: str, uid: int, owner: "Callable[[str], int | None]") -> bool:
+    # systemd's Delegate=yes (and an admin's chown) hands over the directory and the files that
+    # move processes and enable controllers: all of them must be the caller's
+    return all(owner(os.path.join(directory, f)) == uid for f in ("", "cgroup.procs", "cgroup.subtree_control"))
+
+
+def delegated_root(layout: Layout, uid: int, own: str | None, owner: "Callable[[str], int | None]" = file_owner,
+                   ) -> tuple[str | None, str]:  # fmt: skip
+    """The topmost cgroup above (or at) `own` that is delegated to `uid`: where a rootless run may
+    make its cgroups, since a process may move another only below a cgroup it owns.
+    → (directory, "") or (None, why there is none)."""
+    if layout.version == "v1":
+        return None, "this host keeps memory and pids on cgroup v1, which delegates nothing to a user"
+    assert layout.unified is not None
+    if own is None:
+        return None, "this process is in no cgroup v2 (no 0:: line in /proc/self/cgroup)"
+    found = None
+    current = os.path.normpath(os.path.join(layout.unified, own.lstrip("/")))
+    while (current == layout.unified or current.startswith(layout.unified + "/")) and _owned_by(current, uid, owner):
+        found = current
+        if current == layout.unified:
+            break
+        current = os.path.dirname(current)
+    if found is None:
+        return None, f"your cgroup {own} is not delegated to uid {uid}"
+    return found, ""
 
 
 def _alive(pid: int) -> bool:
@@ -361,12 +438,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep(layout: Layout, parent: str) -> list[str]:
+def sweep(layout: Layout, parent: str, base: str | None = None) -> list[str]:
     """Remove cgroups left by runs whose runtime was killed. Returns what was removed."""
     parent = parent.strip("/")
     bases = [os.path.join(m, parent) for c, m in layout.v1.items() if c in CONTROLLERS]
     if layout.version == "v2" and layout.unified:
-        bases = [os.path.join(layout.unified, parent)]
+        bases = [os.path.join(base or layout.unified, parent)]
     removed = []
     for base in bases:
         try:

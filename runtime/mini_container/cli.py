@@ -23,7 +23,8 @@ EPILOG = """\
 exit status:
   the command's own; 128+N if it was killed by signal N;
   137  killed by the OOM killer (a line on stderr names the memory limit)
-  125  runtime error (bad option, missing rootfs, not root, cgroup failure)
+  125  runtime error (bad option, missing rootfs, cgroup failure, a limit without a delegated
+       cgroup when rootless, user namespaces forbidden)
   126  command found but not executable (incl. a foreign-architecture binary without binfmt)
   127  command not found in the rootfs
 
@@ -31,9 +32,10 @@ examples:
   mini-container /bin/sh /srv/alpine
   mini-container -m 64 --nproc 20 /bin/sh /srv/alpine -- -c 'echo hello'
   mini-container /bin/sh /srv/alpine -u 1000 --cap-drop ALL --cap-add NET_BIND_SERVICE
+  systemd-run --user --scope -p Delegate=yes mini-container -m 64 /bin/sh /srv/alpine   (rootless, with a limit)
 """
 
-# short, long, metavar, how (value | append | one of a tuple of choices), default, help
+# short, long, metavar, how (value | append | flag | one of a tuple of choices), default, help
 OPTIONS: tuple[tuple[str | None, str, str, object, object, str], ...] = (
     ("-p", "--pid", "N", "value", "1",
      "PID the command gets in its new PID namespace (default 1; N>1 adds a minimal init as PID 1)"),
@@ -60,7 +62,10 @@ OPTIONS: tuple[tuple[str | None, str, str, object, object, str], ...] = (
     (None, "--report", "FILE", "value", None,
      "write a JSON report: exit code, signal, oom_killed, memory and pids peak, duration, cgroup version"),
     (None, "--cgroup-parent", "PATH", "value", "mini-container",
-     "cgroup under which the container's cgroup is made (default: mini-container)"),
+     "cgroup under which the container's cgroup is made (default: mini-container; rootless: "
+     "under your delegated cgroup)"),
+    (None, "--rootless", "", "flag", False,
+     "run in a user namespace that maps the caller to root (the default when not run as root)"),
 )  # fmt: skip
 _BY_NAME = {name: opt for opt in OPTIONS for name in opt[:2] if name}
 
@@ -74,20 +79,20 @@ class Volume(Record):
 
 class Config(Record):
     __slots__ = ("command", "rootfs", "args", "pid", "memory", "nproc", "user", "cap_add", "cap_drop",
-                 "hostname", "env", "workdir", "volumes", "net", "report", "cgroup_parent")  # fmt: skip
+                 "hostname", "env", "workdir", "volumes", "net", "report", "cgroup_parent", "rootless")  # fmt: skip
 
     def __init__(
         self, command: str, rootfs: str, args: tuple[str, ...] = (), pid: int = 1, memory: int | None = None,
         nproc: int | None = None, user: str | None = None, cap_add: tuple[str, ...] = (),
         cap_drop: tuple[str, ...] = (), hostname: str | None = None, env: tuple[str, ...] = (),
         workdir: str | None = None, volumes: tuple[Volume, ...] = (), net: str = "none",
-        report: str | None = None, cgroup_parent: str = "mini-container",
+        report: str | None = None, cgroup_parent: str = "mini-container", rootless: bool = False,
     ) -> None:  # fmt: skip
         self.command, self.rootfs, self.args, self.pid = command, rootfs, args, pid
         self.memory, self.nproc, self.user = memory, nproc, user
         self.cap_add, self.cap_drop, self.hostname, self.env = cap_add, cap_drop, hostname, env
         self.workdir, self.volumes, self.net = workdir, volumes, net
-        self.report, self.cgroup_parent = report, cgroup_parent
+        self.report, self.cgroup_parent, self.rootless = report, cgroup_parent, rootless
 
 
 def _error(message: str) -> ContainerError:
@@ -98,7 +103,8 @@ def help_text() -> str:
     rows = [(name, text) for name, text in POSITIONALS]
     rows.append(("-h, --help", "show this help and exit"))
     for short, long, metavar, _how, _default, text in OPTIONS:
-        rows.append((f"{short} {metavar}, {long} {metavar}" if short else f"{long} {metavar}", text))
+        long = f"{long} {metavar}" if metavar else long
+        rows.append((f"{short} {metavar}, {long}" if short else long, text))
     rows.append(("--version", "show the version and exit"))
     width = max(len(name) for name, _ in rows) + 2
     body = "\n".join(f"  {name.ljust(width)}{text}" for name, text in rows)
@@ -131,6 +137,11 @@ def _scan(argv: list[str]) -> tuple[list[str], dict[str, object]]:
         opt = _BY_NAME.get(name)
         if opt is None:
             unknown.append(arg)
+            continue
+        if opt[3] == "flag":
+            if inline is not None:
+                raise _error(f"argument {opt[1]}: takes no value")
+            values[opt[1]] = True
             continue
         if inline is None:
             if i >= len(argv):
@@ -249,6 +260,7 @@ def parse(argv: list[str]) -> Config:
         net=str(v["--net"]),
         report=v["--report"],  # type: ignore[arg-type]
         cgroup_parent=cgroup_parent,
+        rootless=bool(v["--rootless"]),
     )
 
 

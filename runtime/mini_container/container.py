@@ -4,7 +4,7 @@ import _signal as signal  # why: `signal` only adds enum wrappers, ~2 ms of impo
 import os
 import time
 
-from . import capabilities, cgroups, console, executable, process, rootfs, users
+from . import capabilities, cgroups, console, executable, process, rootfs, userns, users
 from .cli import Config, print_error
 from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OOM, EXIT_RUNTIME, ContainerError
 from .record import Record
@@ -37,20 +37,26 @@ class Plan(Record):
     """Everything decided before fork, so the child only makes kernel calls."""
 
     __slots__ = ("config", "id", "user", "caps", "top_cap", "exe", "argv", "env", "hostname", "workdir",
-                 "namespaces", "tty")  # fmt: skip
+                 "namespaces", "tty", "mapping")  # fmt: skip
 
     def __init__(
         self, config: Config, id: str, user: users.User, caps: capabilities.CapSets, top_cap: int, exe: str,
         argv: list[str], env: dict[str, str], hostname: str, workdir: str, namespaces: int, tty: bool = False,
+        mapping: userns.Mapping | None = None,
     ) -> None:  # fmt: skip
         self.config, self.id, self.user, self.caps, self.top_cap = config, id, user, caps, top_cap
         self.exe, self.argv, self.env = exe, argv, env
         self.hostname, self.workdir, self.namespaces, self.tty = hostname, workdir, namespaces, tty
+        self.mapping = mapping  # rootless: the user namespace the runtime enters before the fork
 
 
-def prepare(config: Config) -> Plan:
+def prepare(config: Config, mapping: userns.Mapping | None = None) -> Plan:
     token = os.urandom(6).hex()
+    if not os.access(config.rootfs, os.R_OK | os.X_OK):
+        raise ContainerError(f"cannot read the rootfs {config.rootfs} as uid {os.getuid()}: permission denied")
     user = users.resolve(config.user, config.rootfs)
+    if mapping is not None:
+        userns.check_user(mapping, user.uid, user.gid)
     top = capabilities.last_cap()
     caps = capabilities.compute(config.cap_add, config.cap_drop, user.uid, top)
     hostname = config.hostname or token
@@ -80,12 +86,14 @@ def prepare(config: Config) -> Plan:
         workdir=workdir,
         namespaces=namespaces,
         tty=tty,
+        mapping=mapping,
     )
 
 
 def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> "NoReturn":
     """The container's side, top to bottom. Runs as PID 1 of the new PID namespace."""
     root = plan.config.rootfs
+    rootless = plan.mapping is not None
     k.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the runtime, even mid-setup
     k.setsid()  # the caller's terminal must not be ours: no TIOCSTI into the host's shell
     # Writes to ns_last_pid act on the writer's PID namespace, so the host's file serves; open it
@@ -96,8 +104,8 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> "NoRetur
     rootfs.bind_rootfs(k, root)
     rootfs.mount_volumes(k, root, plan.config.volumes)
     rootfs.mount_proc(k, root)
-    rootfs.mount_dev(k, root)
-    rootfs.mount_sys(k, root)
+    rootfs.mount_dev(k, root, bind_devices=rootless)
+    rootfs.mount_sys(k, root, fresh=not rootless or bool(plan.namespaces & CLONE_NEWNET))
     rootfs.mask_paths(k, root)
     rootfs.pivot(k, root)
     if plan.namespaces & CLONE_NEWNET:
@@ -116,7 +124,8 @@ def setup_container(plan: Plan, k: Kernel, channel: process.Channel) -> "NoRetur
     _enter_workdir(k, plan.workdir)
     capabilities.apply_bounding(k, plan.caps, plan.top_cap)  # needs CAP_SETPCAP: before setuid
     k.prctl(PR_SET_KEEPCAPS, 1)  # why: keep the permitted set across setuid to a non-root uid
-    k.setgroups([])
+    if not rootless or plan.mapping.setgroups_allowed:  # a one-line rootless map denies setgroups
+        k.setgroups([])
     k.setresgid(plan.user.gid)
     k.setresuid(plan.user.uid)
     capabilities.apply_process_sets(k, plan.caps, plan.top_cap)
@@ -251,17 +260,35 @@ def _wait(pid: int, first: str, master: int | None, cgroup: cgroups.Cgroup, k: K
     return Outcome(code, sig, oom, message, duration)
 
 
+def _cgroup(config: Config, layout: cgroups.Layout, name: str, rootless: bool) -> cgroups.Cgroup:
+    base = None
+    if rootless:
+        base, why = cgroups.delegated_root(layout, os.getuid(), cgroups.own_v2_path())
+        if base is None:
+            if config.memory is not None or config.nproc is not None:
+                hint = ("run as root, or on a host with cgroup v2" if layout.version == "v1"
+                        else "try: systemd-run --user --scope -p Delegate=yes mini-container ...")  # fmt: skip
+                need = "rootless: -m and --nproc need a cgroup v2 subtree delegated to you"
+                raise ContainerError(f"{need}, but {why}; {hint}")
+            return cgroups.NoCgroup()
+    cgroups.sweep(layout, config.cgroup_parent, base)
+    return cgroups.for_layout(layout, config.cgroup_parent, name, base)
+
+
 def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" = None) -> int:
-    if os.geteuid() != 0:
-        raise ContainerError("must run as root (try: sudo mini-container ...)")
-    plan = prepare(config)
+    rootless = config.rootless or os.geteuid() != 0
+    mapping = userns.plan(os.getuid(), os.getgid()) if rootless else None
+    plan = prepare(config, mapping)
     kernel = k or Kernel()
     layout = cgroups.read_layout()
-    cgroups.sweep(layout, config.cgroup_parent)
-    cgroup = cgroups.for_layout(layout, config.cgroup_parent, plan.id)
+    cgroup = _cgroup(config, layout, plan.id, rootless)
     channel = process.Channel()
     if warm_up is not None:
         warm_up.wait()  # why: fork copies only the calling thread; fork with no other one alive
+    if mapping is not None:
+        # why before the fork: the PID namespace made next, and every namespace the child makes,
+        # must belong to the user namespace; and unshare(CLONE_NEWUSER) refuses a threaded caller
+        userns.enter(kernel, mapping)
     started = time.monotonic()
     pid = _fork_container(plan, kernel, channel)
     # The child now sets itself up (setup_container) while the runtime creates its cgroup. A
@@ -299,5 +326,6 @@ def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" 
             memory_limit_bytes=config.memory,
             pids_limit=config.nproc,
             error=outcome.message,
+            rootless=mapping.describe() if mapping is not None else None,
         )
     return outcome.exit_code

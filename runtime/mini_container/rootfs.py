@@ -69,8 +69,9 @@ def mount_volumes(k: Kernel, rootfs: str, volumes: tuple[Volume, ...]) -> None:
                 k.touch(target)
         k.mount(volume.source, target, None, MS_BIND | MS_REC)
         if volume.readonly:
-            # why: the kernel ignores MS_RDONLY on the first bind; only a remount applies it
-            k.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            # why: the kernel ignores MS_RDONLY on the first bind; only a remount applies it, and
+            # in a user namespace the remount must keep the source's nosuid/nodev/noexec (locked)
+            k.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | k.locked_flags(volume.source))
 
 
 def mount_proc(k: Kernel, rootfs: str) -> None:
@@ -78,11 +79,15 @@ def mount_proc(k: Kernel, rootfs: str) -> None:
     k.mount("proc", _mkdirs(k, rootfs, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def mount_dev(k: Kernel, rootfs: str) -> None:
+def mount_dev(k: Kernel, rootfs: str, bind_devices: bool = False) -> None:
     dev = _mkdirs(k, rootfs, "/dev")
     k.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
     for name, major, minor in DEVICES:
-        k.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, major, minor)
+        if bind_devices:  # why: a user namespace may not mknod; runc binds the host's nodes instead
+            k.touch(f"{dev}/{name}")
+            k.mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
+        else:
+            k.mknod(f"{dev}/{name}", stat.S_IFCHR | 0o666, major, minor)
     k.mkdir(f"{dev}/pts")
     k.mount("devpts", f"{dev}/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
     k.mkdir(f"{dev}/shm", 0o1777)
@@ -91,8 +96,15 @@ def mount_dev(k: Kernel, rootfs: str) -> None:
         k.symlink(target, f"{dev}/{name}")
 
 
-def mount_sys(k: Kernel, rootfs: str) -> None:
-    k.mount("sysfs", _mkdirs(k, rootfs, "/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+def mount_sys(k: Kernel, rootfs: str, fresh: bool = True) -> None:
+    target = _mkdirs(k, rootfs, "/sys")
+    if fresh:
+        k.mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        return
+    # why: a user namespace may mount sysfs only with a network namespace of its own (--net host
+    # rootless has none); then the host's /sys is bound read-only, as runc and crun do
+    k.mount("/sys", target, None, MS_BIND | MS_REC)
+    k.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def mask_paths(k: Kernel, rootfs: str) -> None:

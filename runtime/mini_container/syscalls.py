@@ -18,6 +18,7 @@ from . import libc as c
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -200,6 +201,14 @@ class Kernel:
             os.write(fd, data.encode())
         except OSError as e:
             raise SyscallError("write", e.errno or 0, what) from None
+
+    def locked_flags(self, path: str) -> int:
+        """The nosuid/nodev/noexec of the mount that holds path: a user namespace may not clear them."""
+        try:
+            flags = os.statvfs(path).f_flag
+        except OSError as e:
+            raise SyscallError("statvfs", e.errno or 0, path) from None
+        return flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)  # ST_* equal MS_* for these three
 
     def stat_kind(self, path: str) -> str | None:
         """'dir', 'file' (anything else that exists) or None."""

@@ -3,6 +3,11 @@ that gives every test its own cgroup parent and checks that nothing is left behi
 
 MINILAB_TARGETS picks targets, e.g. "amd64:alpine,arm64:ubuntu" (default: this host's arch, alpine);
 MINILAB_ROOTFS_SOURCE=auto|download|offline picks where root filesystems come from.
+
+Modules marked `rootless` run once more per target as an ordinary user (uid 1000 of the host under
+test): the `<target>-rootless` columns. What such a user may have (a cgroup subtree delegated to them,
+subordinate ids) is read from the host under test, and the tests expect the runtime's clear refusal
+where the host gives none.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ def _ids() -> list[str]:
     return [f"{arch}-{targets.label_for(kind, arch, source)}" for arch, kind, source in _resolved()]
 
 
+def _columns() -> list[str]:
+    return [*_ids(), *(f"{i}-rootless" for i in _ids())]
+
+
 _RECORDS: list[Record] = []  # filled on the controller: xdist replays worker reports through logreport
 
 
@@ -43,12 +52,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
-        metafunc.parametrize("target", _resolved(), indirect=True, ids=_ids())
+        params, ids = [(*t, None) for t in _resolved()], _ids()
+        marker = metafunc.definition.get_closest_marker("rootless")
+        if marker:
+            as_user = [(*t, ROOTLESS_UID) for t in _resolved()], [f"{i}-rootless" for i in _ids()]
+            only = marker.kwargs.get("only", False)
+            params, ids = as_user if only else (params + as_user[0], ids + as_user[1])
+        metafunc.parametrize("target", params, indirect=True, ids=ids)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        parsed = split_nodeid(report.nodeid, _ids())
+        parsed = split_nodeid(report.nodeid, _columns())
         if parsed:
             _RECORDS.append(Record(*parsed, report.outcome, report.duration))
 
@@ -61,7 +76,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
         how = "real download, pinned sha256" if source == "download" else "offline build from Debian packages"
         emulated = " (qemu-user)" if arch != builders.host_arch() else ""
         legend[ident] = f"{kind} requested for {arch}; {how}{emulated}"
-    text = render(_RECORDS, _ids(), legend)
+        legend[f"{ident}-rootless"] = f"the same, run as uid {ROOTLESS_UID} (rootless)"
+    columns = [c for c in _columns() if any(r.target == c for r in _RECORDS)]
+    text = render(_RECORDS, columns, legend)
     OUT.mkdir(exist_ok=True)
     where = os.environ.get("MINILAB_MATRIX_TITLE") or _backend_title()
     (OUT / "matrix.md").write_text(f"# e2e matrix ({where})\n\n{text}")
@@ -97,9 +114,19 @@ def _targets_built() -> dict[tuple[str, str, str], targets.Target]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def _user_views(host: Host) -> dict[str, str]:
+    """Per worker: binds of target root filesystems where an ordinary user can reach them."""
+    views: dict[str, str] = {}
+    yield views
+    for view in views.values():
+        host.run(["sh", "-c", f"umount {view} && rmdir {view}"])
+
+
 @pytest.fixture
-def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict) -> targets.Target:
-    key = request.param
+def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict, _user_views: dict) -> targets.Target:
+    *key, user = request.param
+    key = tuple(key)
     if key not in _targets_built:
         arch, kind, source = key
         if isinstance(host, LocalHost):
@@ -108,21 +135,60 @@ def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict) -> 
             label = targets.label_for(kind, arch, source)
             built = targets.Target(arch, kind, label, source, "")
         _targets_built[key] = dataclasses.replace(built, rootfs=host.rootfs_path(built.id, built.rootfs))
-    return _targets_built[key]
+    built = _targets_built[key]
+    if user is None:
+        return built
+    if built.id not in _user_views:
+        # The cache (root's home) is out of an ordinary user's reach: the same tree, bound under
+        # /tmp. It stays root's, as a rootfs root unpacked: inside, its files belong to nobody.
+        view = f"/tmp/minilab-rootless-{os.getpid()}-{built.id}"
+        bound = host.run(["sh", "-c", f"mkdir -p {view} && mount --bind {built.rootfs} {view}"])
+        assert bound.rc == 0, bound
+        _user_views[built.id] = view
+    return dataclasses.replace(built, rootfs=_user_views[built.id], user=user)
+
+
+ROOTLESS_UID = 1000
 
 
 class Runtime:
-    """Runs mini-container on a host for one test, under a cgroup parent of its own."""
+    """Runs mini-container on a host for one test, under a cgroup parent of its own; as the
+    target's ordinary user in the rootless columns."""
 
     def __init__(self, host: Host, target: targets.Target, tmp: str) -> None:
         self.host = host
         self.target = target
         self.parent = f"mc-test-{uuid.uuid4().hex[:12]}"
         self.tmp = tmp
+        self.rootless = target.user is not None
+        # read from the host under test, not assumed: what that user may have there
+        self.mapping = host.user_mapping(target.user) if self.rootless else None
+        self.limits = not self.rootless or host.cgroup_version() == "v2"
 
     def run(self, args: list[str], timeout: float = 120) -> CommandResult:
         """Exactly these arguments, plus our cgroup parent."""
-        return self.host.mini_container(["--cgroup-parent", self.parent, *args], timeout=timeout)
+        args = ["--cgroup-parent", self.parent, *args]
+        if self.rootless:
+            return self.host.mini_container_as(self.target.user, args, timeout=timeout)
+        return self.host.mini_container(args, timeout=timeout)
+
+    def refuses_limits(self, r: CommandResult) -> bool:
+        """Rootless where the host delegates no cgroup: a run with -m or --nproc must end in 125 and
+        one line that says why. → True then (the scenario's limit cannot be observed there)."""
+        if self.limits:
+            return False
+        assert r.rc == 125 and r.stdout == "" and r.stderr.count("\n") == 1, r
+        assert r.stderr.startswith(
+            "mini-container: rootless: -m and --nproc need a cgroup v2 subtree delegated to you, but "
+        ), r
+        return True
+
+    def refuses_user(self, r: CommandResult, uid: int) -> bool:
+        """Rootless without subordinate ids: any uid but 0 must be refused in one line. → True then."""
+        if self.mapping != "single" or uid == 0:
+            return False
+        assert r.rc == 125 and r.stderr.startswith(f"mini-container: rootless: uid {uid} is not mapped"), r
+        return True
 
     def sh(self, script: str, *options: str, timeout: float = 120) -> CommandResult:
         return self.run([*options, "/bin/sh", self.target.rootfs, "--", "-c", script], timeout=timeout)
@@ -136,6 +202,8 @@ class Runtime:
 @pytest.fixture
 def mc(host: Host, target: targets.Target) -> Runtime:
     scratch = host.mkdtemp()  # on the host under test: volumes and reports live there
+    if target.user is not None:  # the ordinary user writes reports there
+        host.run(["chown", f"{target.user}:{target.user}", scratch])
     runtime = Runtime(host, target, scratch)
     mounts_before = host.mounts_under(target.rootfs)
     yield runtime

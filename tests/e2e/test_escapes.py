@@ -10,6 +10,8 @@ import pytest
 
 from minilab.hosts import LocalHost
 
+pytestmark = pytest.mark.rootless
+
 
 @pytest.fixture
 def host_marker(host):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.rootless
+
 
 @pytest.mark.parametrize("code", [0, 3, 255])
 def test_own_exit_code(mc, code: int) -> None:
@@ -51,6 +53,7 @@ def no_s390x_handler(host):
 def test_foreign_binary_without_binfmt_is_126_and_names_qemu(mc, host, no_s390x_handler) -> None:
     rootfs = f"{mc.tmp}/foreign"
     host.run(["mkdir", "-p", f"{rootfs}/bin"])
+    host.run(["chmod", "755", mc.tmp])  # mktemp makes it 0700: the rootless columns' user reads it
     header = b"\x7fELF\x02\x02\x01\x00" + b"\0" * 8 + b"\x00\x02\x00\x16" + b"\0" * 100  # s390x
     host.write_file(f"{rootfs}/bin/tool", header, 0o755)
     r = mc.run(["/bin/tool", rootfs])

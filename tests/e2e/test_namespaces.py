@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.rootless
+
 
 def test_command_is_pid_1(mc) -> None:
     r = mc.sh("echo $$")

@@ -56,6 +56,9 @@ class FakeKernel:
         self._record("chdir", path)
         self.cwd = path
 
+    def locked_flags(self, path: str) -> int:
+        return 0  # a query, like stat_kind: not recorded
+
     def stat_kind(self, path: str) -> str | None:
         path = self.root + path
         try:

@@ -211,3 +211,66 @@ def test_v2_default_parent_is_removed_once_empty(tmp_path: Path) -> None:
     _empty_fixture_dirs(cg)
     cg.remove()
     assert not (tmp_path / "mini-container").exists()
+
+
+def _owners(owned: dict[str, int]):  # noqa: ANN202 - an owner function over a fixture tree
+    def owner(path: str) -> int | None:
+        directory = os.path.normpath(path) if os.path.isdir(path) else os.path.dirname(path)
+        return owned.get(directory, 0) if os.path.exists(path) else None
+
+    return owner
+
+
+@pytest.fixture
+def user_tree(tmp_path: Path) -> Path:
+    """/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope, as systemd lays it out."""
+    leaf = tmp_path / "user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope"
+    leaf.mkdir(parents=True)
+    for d in [tmp_path, *leaf.relative_to(tmp_path).parents, leaf.relative_to(tmp_path)]:
+        for f in ("cgroup.procs", "cgroup.subtree_control"):
+            (tmp_path / d / f).write_text("")
+    return tmp_path
+
+
+def test_delegated_root_is_the_topmost_cgroup_the_user_owns(user_tree: Path) -> None:
+    layout = cgroups.Layout(unified=str(user_tree))
+    service = user_tree / "user.slice/user-1000.slice/user@1000.service"
+    owned = {str(d): 1000 for d in (service, service / "app.slice", service / "app.slice/run-1.scope")}
+    own = "/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope"
+    assert cgroups.delegated_root(layout, 1000, own, _owners(owned)) == (str(service), "")
+    # a session scope belongs to root: nothing delegated, and the reason names the cgroup
+    base, why = cgroups.delegated_root(layout, 1000, "/user.slice/user-1000.slice", _owners(owned))
+    assert base is None and why == "your cgroup /user.slice/user-1000.slice is not delegated to uid 1000"
+    # the directory alone is not enough: cgroup.procs must be the user's too
+    half = _owners(owned)
+    procs = str(service / "app.slice/run-1.scope/cgroup.procs")
+    assert cgroups.delegated_root(layout, 1000, own, lambda p: 0 if p == procs else half(p))[0] is None
+    # root owns the whole tree: its root is the mount itself
+    assert cgroups.delegated_root(layout, 0, own, _owners({})) == (str(user_tree), "")
+
+
+def test_no_delegation_on_v1_or_outside_v2() -> None:
+    base, why = cgroups.delegated_root(cgroups.parse_mountinfo(HYBRID), 1000, "/x")
+    assert base is None and "cgroup v1" in why
+    base, why = cgroups.delegated_root(cgroups.parse_mountinfo(UNIFIED), 1000, None)
+    assert base is None and "no 0:: line" in why
+
+
+def test_own_v2_path(tmp_path: Path) -> None:
+    proc = tmp_path / "cgroup"
+    proc.write_text("12:pids:/user.slice\n0::/user.slice/user-1000.slice/session-2.scope\n")
+    assert cgroups.own_v2_path(str(proc)) == "/user.slice/user-1000.slice/session-2.scope"
+    proc.write_text("4:memory:/\n")
+    assert cgroups.own_v2_path(str(proc)) is None
+
+
+def test_a_rootless_cgroup_lives_under_the_delegated_root(v2_tree: Path) -> None:
+    base = v2_tree / "user@1000.service"
+    base.mkdir()
+    (base / "cgroup.controllers").write_text("memory pids\n")
+    cg = cgroups.for_layout(cgroups.Layout(unified=str(v2_tree)), "mini-container", "1-ab", str(base))
+    assert cg.directories() == [str(base / "mini-container/1-ab")]
+    cg.create(32 * 2**20, 5)
+    assert (base / "mini-container/1-ab/memory.max").read_text() == str(32 * 2**20)
+    assert (base / "cgroup.subtree_control").read_text() == "+memory +pids"  # enabled from the base down
+    assert not (v2_tree / "mini-container").exists()

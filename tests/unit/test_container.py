@@ -175,3 +175,47 @@ def test_runtime_gone_before_exec(rootfs: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(Exec):
         container.setup_container(plan, k, FakeChannel(k, alive=False))  # type: ignore[arg-type]
     assert exits == [125] and "execve" not in k.names()
+
+
+def run_rootless(rootfs: Path, *options: str, kind: str = "single") -> tuple[FakeKernel, container.Plan]:
+    mapping = container.userns.Mapping(kind, ((0, 1000, 1), (1, 100000, 65536)), ((0, 1000, 1), (1, 100000, 65536)))
+    if kind == "single":
+        mapping = container.userns.Mapping(kind, ((0, 1000, 1),), ((0, 1000, 1),))
+    plan = container.prepare(cli.parse(["/bin/sh", str(rootfs), *options]), mapping)
+    k = FakeKernel()
+    with pytest.raises(Exec):
+        container.setup_container(plan, k, FakeChannel(k))  # type: ignore[arg-type]
+    return k, plan
+
+
+def test_rootless_binds_the_hosts_device_nodes_instead_of_mknod(rootfs: Path) -> None:
+    k, _ = run_rootless(rootfs)
+    root = str(rootfs)
+    assert "mknod" not in k.names()
+    binds = {c[1] for c in k.calls if c[0] == "mount" and c[2].startswith(f"{root}/dev/") and c[4] == MS_BIND}
+    assert binds == {f"/dev/{n}" for n in ("null", "zero", "full", "random", "urandom", "tty")}
+    assert index(k, "touch", f"{root}/dev/null") < index(k, "mount", "/dev/null", f"{root}/dev/null")
+    assert index(k, "mount", "sysfs") < index(k, "pivot_root")  # its own network namespace: a fresh sysfs
+
+
+def test_rootless_single_mapping_skips_setgroups_and_a_subid_one_keeps_it(rootfs: Path) -> None:
+    k, _ = run_rootless(rootfs)
+    assert "setgroups" not in k.names() and index(k, "setresgid", 0) < index(k, "setresuid", 0)
+    k, _ = run_rootless(rootfs, "-u", "user", kind="subid")
+    assert index(k, "setgroups", []) < index(k, "setresgid", 1000) < index(k, "setresuid", 1000)
+
+
+def test_rootless_host_network_binds_sys_read_only(rootfs: Path) -> None:
+    k, _ = run_rootless(rootfs, "--net", "host")
+    root = str(rootfs)
+    assert "sysfs" not in [c[3] for c in k.calls if c[0] == "mount"]
+    bind = index(k, "mount", "/sys", f"{root}/sys", None, MS_BIND | MS_REC)
+    remount = k.calls[bind + 1]
+    assert remount[2] == f"{root}/sys" and remount[4] & (MS_REMOUNT | MS_BIND | MS_RDONLY) == (
+        MS_REMOUNT | MS_BIND | MS_RDONLY
+    )
+
+
+def test_rootless_refuses_an_unmapped_user_before_anything_runs(rootfs: Path) -> None:
+    with pytest.raises(container.ContainerError, match="uid 1000 is not mapped"):
+        run_rootless(rootfs, "-u", "user")
