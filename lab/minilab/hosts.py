@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VM_ROOTFS_DIR = "/srv/minilab/rootfs"
+DELEGATED = "/sys/fs/cgroup/minilab-rootless"  # cgroup v2 hosts: the rootless columns' user's subtree
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,38 @@ class Host:
     def mini_container(self, args: list[str], timeout: float = 120) -> CommandResult:
         return self.run([*self.runtime_command(), *args], timeout=timeout)
 
-    def as_user(self, uid: int) -> list[str]:
+    def as_user(self, uid: int, cgroup: str | None = None) -> list[str]:
         """A command prefix that runs what follows as uid (and gid) `uid`, with no other group, the
-        way a login of that user would (HOME, no root's environment)."""
-        return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        way a login of that user would (HOME, no root's environment); first moved into `cgroup`
+        when given (one that `delegate` made)."""
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "env", "-i", "HOME=/tmp", "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]  # fmt: skip
+        if cgroup is None:
+            return drop
+        return ["sh", "-c", f'echo $$ > {shlex.quote(cgroup)}/cgroup.procs && exec "$@"', "sh", *drop]
 
-    def mini_container_as(self, uid: int, args: list[str], timeout: float = 120) -> CommandResult:
-        return self.run([*self.as_user(uid), *self.runtime_command(), *args], timeout=timeout)
+    def mini_container_as(self, uid: int, args: list[str], cgroup: str | None = None,
+                          timeout: float = 120) -> CommandResult:  # fmt: skip
+        return self.run([*self.as_user(uid, cgroup), *self.runtime_command(), *args], timeout=timeout)
+
+    def delegate(self, uid: int, leaf: str) -> str:
+        """A cgroup v2 subtree handed to uid as systemd's Delegate=yes does (the directory and the
+        files that move processes and enable controllers become theirs): DELEGATED/runners/<leaf>,
+        for the user's runtime to start in; its containers go below DELEGATED. → the leaf's path."""
+        path = f"{DELEGATED}/runners/{leaf}"
+        files = "cgroup.procs cgroup.subtree_control cgroup.threads"
+        script = (
+            f"mkdir -p {path} && for d in {DELEGATED} {DELEGATED}/runners {path}; do "
+            f"chown {uid}:{uid} $d && (cd $d && chown {uid}:{uid} {files}) || exit 1; done"
+        )
+        made = self.run(["sh", "-c", script])
+        if made.rc != 0:
+            raise OSError(f"cannot delegate {path} to uid {uid}: {made.stderr.strip()}")
+        return path
+
+    def undelegate(self, leaf: str) -> None:
+        """Remove a leaf `delegate` made, then the shared levels above once nobody else uses them."""
+        self.run(["sh", "-c", f"rmdir {DELEGATED}/runners/{leaf} {DELEGATED}/runners {DELEGATED} 2>/dev/null; true"])
 
     def _fact(self, key: str, script: str) -> CommandResult:
         """A fact of this host, read once per session (the host does not change under a run)."""
@@ -66,6 +91,17 @@ class Host:
         """v2 when the unified hierarchy is the only one at /sys/fs/cgroup, else v1 (hybrid or v1)."""
         fs = self._fact("cgroupfs", "stat -fc %T /sys/fs/cgroup").stdout.strip()
         return "v2" if fs == "cgroup2fs" else "v1"
+
+    def has_cgroup_file(self, *names: str) -> bool:
+        """Whether this host's kernel gives a new cgroup one of these files (memory.peak came with
+        Linux 5.19, pids.peak later): a probe cgroup is made and removed on every hierarchy."""
+        probe = "minilab-probe-$$"
+        listing = (
+            "for m in /sys/fs/cgroup /sys/fs/cgroup/memory /sys/fs/cgroup/pids; do "
+            f"[ -e $m/cgroup.procs ] || continue; mkdir $m/{probe} && ls $m/{probe}; rmdir $m/{probe}; done"
+        )
+        found = set(self._fact("cgroup-files", listing).stdout.split())
+        return any(name in found for name in names)
 
     def user_mapping(self, uid: int) -> str:
         """The rootless mapping this host gives uid: subid (newuidmap and a range for that user in
@@ -98,7 +134,15 @@ class Host:
         return self.run(["sh", "-c", script]).stdout.split()
 
     def remove_cgroup_parent(self, parent: str) -> None:
-        script = f"find /sys/fs/cgroup -depth -type d -path '*/{parent}' -exec rmdir {{}} + 2>/dev/null || true"
+        """Remove a test's cgroup parent and whatever is left below it, killing what still runs there
+        (a test that failed half-way); only cgroups under this parent's unique name are touched."""
+        script = (
+            f"for i in 1 2 3 4 5 6 7 8 9 10; do "
+            f"dirs=$(find /sys/fs/cgroup -depth -type d -path '*/{parent}*' 2>/dev/null | grep -E '/{parent}(/|$)'); "
+            '[ -z "$dirs" ] && exit 0; '
+            "for d in $dirs; do for p in $(cat $d/cgroup.procs 2>/dev/null); do kill -9 $p 2>/dev/null; done; "
+            "rmdir $d 2>/dev/null; done; sleep 0.1; done"
+        )
         self.run(["sh", "-c", script])
 
     def mounts_under(self, path: str) -> list[str]:

@@ -160,17 +160,26 @@ class Runtime:
         self.target = target
         self.parent = f"mc-test-{uuid.uuid4().hex[:12]}"
         self.tmp = tmp
+        self.spawned: list = []  # processes a test started (subprocess.Popen): reaped in teardown
         self.rootless = target.user is not None
         # read from the host under test, not assumed: what that user may have there
         self.mapping = host.user_mapping(target.user) if self.rootless else None
+        # on cgroup v2 the lab hands the user a subtree, as systemd's Delegate=yes would, and
+        # starts the runtime in it; cgroup v1 delegates nothing
         self.limits = not self.rootless or host.cgroup_version() == "v2"
+        self.cgroup = host.delegate(target.user, self.parent) if self.rootless and self.limits else None
 
     def run(self, args: list[str], timeout: float = 120) -> CommandResult:
         """Exactly these arguments, plus our cgroup parent."""
         args = ["--cgroup-parent", self.parent, *args]
         if self.rootless:
-            return self.host.mini_container_as(self.target.user, args, timeout=timeout)
+            return self.host.mini_container_as(self.target.user, args, self.cgroup, timeout=timeout)
         return self.host.mini_container(args, timeout=timeout)
+
+    def as_user(self) -> list[str]:
+        """The prefix that starts a command as this run's rootless user (in its delegated cgroup)."""
+        assert self.target.user is not None
+        return self.host.as_user(self.target.user, self.cgroup)
 
     def refuses_limits(self, r: CommandResult) -> bool:
         """Rootless where the host delegates no cgroup: a run with -m or --nproc must end in 125 and
@@ -207,9 +216,15 @@ def mc(host: Host, target: targets.Target) -> Runtime:
     runtime = Runtime(host, target, scratch)
     mounts_before = host.mounts_under(target.rootfs)
     yield runtime
+    for process in runtime.spawned:  # a failed test must not leave its runtime (and container) running
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
     host.run(["rm", "-rf", scratch])
     leftovers = host.cgroup_leftovers(runtime.parent)
     host.remove_cgroup_parent(runtime.parent)
+    if runtime.cgroup is not None:
+        host.undelegate(runtime.parent)
     assert leftovers == [], f"cgroups left behind: {leftovers}"
     assert host.mounts_under(target.rootfs) == mounts_before, "mounts left on the host"
     # "[m]c-test-…": over ssh the check runs inside `sudo sh -c …`, whose own command line must not match

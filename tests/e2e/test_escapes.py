@@ -57,9 +57,20 @@ def test_net_none_cannot_reach_the_hosts_loopback(mc, host_listener) -> None:
 
 
 def test_host_pids_cannot_be_signalled_or_seen(mc, host) -> None:
-    # PID 1 of the host (init) is not PID 1 in here, and no host process number exists inside
-    host_pids = host.run(["sh", "-c", "ls /proc | grep -c '^[0-9]'"]).stdout.strip()
-    r = mc.sh("ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '")
-    inside, cmdline = r.stdout.split("\n", 1)
-    assert int(inside) <= 3 < int(host_pids), r
-    assert "sh" in cmdline, r  # our own shell is PID 1
+    """A host process the test started cannot be signalled from inside, even with CAP_KILL, nor
+    seen; control: from the host the same signal reaches it (kill -0 checks exactly that)."""
+    victim = host.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"]).stdout.strip()
+    try:
+        assert host.run(["kill", "-0", victim]).rc == 0
+        host_pids = host.run(["sh", "-c", "ls /proc | grep -c '^[0-9]'"]).stdout.strip()
+        r = mc.sh(
+            f"kill -TERM {victim} 2>&1; echo rc=$?; ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '",
+            "--cap-add", "KILL",
+        )  # fmt: skip
+        refusal, status, inside, cmdline = r.stdout.splitlines()
+        assert status == "rc=1" and "No such process" in refusal, r
+        assert int(inside) <= 3 < int(host_pids), r
+        assert "sh" in cmdline, r  # our own shell is PID 1
+        assert host.run(["kill", "-0", victim]).rc == 0, "the host process did not survive"
+    finally:
+        host.run(["kill", "-9", victim])

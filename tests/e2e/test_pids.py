@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.rootless
 
 
-def test_fork_loop_is_held_and_container_survives(mc) -> None:
+def test_fork_loop_is_held_and_container_survives(mc, host) -> None:
     r, report = mc.report("mchelper forks 30; echo survived", "--nproc", "10", "-m", "128")
     if mc.refuses_limits(r):
         return
@@ -23,8 +23,10 @@ def test_fork_loop_is_held_and_container_survives(mc) -> None:
     assert reason == "fork refused: Resource temporarily unavailable", r
     assert 1 <= int(started.split()[1]) <= 8, r  # PID 1 (sh) + mchelper hold >= 2 of the 10
     assert report["pids_limit"] == 10
-    if report["pids_peak"] is not None:
-        assert report["pids_peak"] <= 10, report
+    if not host.has_cgroup_file("pids.peak"):
+        assert report["pids_peak"] is None, report  # the kernel keeps no peak (before 6.1)
+        return
+    assert 3 <= report["pids_peak"] <= 10, report  # sh, mchelper and at least one child
 
 
 def test_tight_limit_refuses_fork_with_eagain(mc) -> None:

@@ -54,7 +54,7 @@ def test_a_limit_without_a_delegated_cgroup_is_refused(mc, host) -> None:
 def test_user_namespaces_forbidden_names_the_setting(mc, host) -> None:
     # the limit is per user namespace: set it to 0 in one of our own, then ask for another inside
     script = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"'
-    argv = [*host.as_user(1000), "unshare", "--user", "--map-root-user", "sh", "-c", script, "sh",
+    argv = [*mc.as_user(), "unshare", "--user", "--map-root-user", "sh", "-c", script, "sh",
             *host.runtime_command(), "--rootless", "/bin/sh", mc.target.rootfs, "--", "-c", "echo ran"]  # fmt: skip
     r = host.run(argv)
     assert (r.rc, r.stdout) == (125, ""), r
@@ -105,21 +105,18 @@ def _local(mc, host) -> None:
 def test_sigterm_is_forwarded_rootless(mc, host) -> None:
     _local(mc, host)
     script = "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"
-    argv = [*host.as_user(1000), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs,
+    argv = [*mc.as_user(), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs,
             "--", "-c", script]  # fmt: skip
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        p.send_signal(signal.SIGTERM)  # setpriv and env exec: this is the runtime's own PID
-        out, err = p.communicate(timeout=30)
-    finally:
-        p.kill()
-        p.wait()
+    mc.spawned.append(p)
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)  # setpriv and env exec: this is the runtime's own PID
+    out, err = p.communicate(timeout=30)
     assert (p.returncode, out.strip()) == (42, "got-term"), err
 
 
 def test_a_terminal_gets_a_pty_of_its_own_rootless(mc, host) -> None:
     _local(mc, host)
-    argv = [*host.as_user(1000), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs]
-    code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"])
+    argv = [*mc.as_user(), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs]
+    code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"], owner=mc)
     assert code == 7 and "/dev/pts/0\r\n33 101\r\n0\r\n" in shown, shown

@@ -117,6 +117,20 @@ class FakeKernel:
     def dup_onto_stdio(self, fd: int) -> None:
         self._record("dup_onto_stdio", fd)
 
+    def take_fd(self, pid: int, fd: int) -> int:
+        self._record("take_fd", pid, fd)
+        return 50
+
+    def get_winsize(self, fd: int) -> bytes | None:
+        return None  # a query: no terminal here
+
+    def set_winsize(self, fd: int, size: bytes) -> None:
+        self._record("set_winsize", fd, size)
+
+    def signalfd(self, signals: frozenset[int]) -> int:
+        self._record("signalfd", sorted(signals))
+        return 60
+
     def fork(self) -> int:
         self._record("fork")
         return self.fork_result

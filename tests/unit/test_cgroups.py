@@ -38,9 +38,15 @@ def test_layouts() -> None:
     assert cgroups.parse_mountinfo(NESTED).version == "v2"
 
 
-def test_this_host_layout_is_readable() -> None:
+def test_this_host_layout_points_at_the_controllers_files() -> None:
+    # the layout read from this host's mountinfo must lead to the files the managers write
     layout = cgroups.read_layout()
-    assert layout.version in ("v1", "v2")
+    if layout.version == "v1":
+        assert os.path.exists(os.path.join(layout.v1["memory"], "memory.limit_in_bytes")), layout
+        assert os.path.exists(os.path.join(layout.v1["pids"], "cgroup.procs")), layout
+    else:
+        with open(os.path.join(layout.unified, "cgroup.controllers")) as f:
+            assert {"memory", "pids"} <= set(f.read().split()), layout
 
 
 @pytest.fixture

@@ -219,3 +219,23 @@ def test_rootless_host_network_binds_sys_read_only(rootfs: Path) -> None:
 def test_rootless_refuses_an_unmapped_user_before_anything_runs(rootfs: Path) -> None:
     with pytest.raises(container.ContainerError, match="uid 1000 is not mapped"):
         run_rootless(rootfs, "-u", "user")
+
+
+def test_the_fake_kernel_cannot_drift_from_the_real_one() -> None:
+    """Every public method of Kernel exists on the fake with the same parameters, and the fake has
+    none the real one lacks (helpers for tests aside): a call-order test on the fake is a test of
+    calls the real kernel layer can make."""
+    import inspect
+
+    from mini_container.syscalls import Kernel
+
+    def methods(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(fn).parameters)
+            for name, fn in vars(cls).items()
+            if callable(fn) and not name.startswith("_")
+        }
+
+    real, fake = methods(Kernel), methods(FakeKernel)
+    assert {n: real[n] for n in real} == {n: fake.get(n) for n in real}
+    assert set(fake) - set(real) <= {"names"}, set(fake) - set(real)
