@@ -7,7 +7,6 @@ host, in a Vagrant VM, or over plain ssh.
 from __future__ import annotations
 
 import base64
-import os
 import shlex
 import shutil
 import subprocess
@@ -174,10 +173,6 @@ class LocalHost(Host):
 
     def rootfs_path(self, target_id: str, local_path: str) -> str:
         return local_path
-
-    @staticmethod
-    def is_root() -> bool:
-        return os.geteuid() == 0
 
 
 class SshHost(Host):

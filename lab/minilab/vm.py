@@ -98,7 +98,7 @@ class LibvirtDaemons:
     def start(self) -> None:
         kvm = Path("/dev/kvm")
         if kvm.exists():
-            # libvirt re-probes KVM on every call unless /dev/kvm is group kvm, mode 660 (DESIGN §5)
+            # libvirt re-probes KVM on every call unless /dev/kvm is group kvm, mode 660
             st = kvm.stat()
             import grp
 

@@ -44,10 +44,6 @@ def last_cap(path: str = "/proc/sys/kernel/cap_last_cap") -> int:
         return len(NAMES) - 1
 
 
-def name_of(number: int) -> str:
-    return f"CAP_{NAMES[number]}" if number < len(NAMES) else f"CAP_{number}"
-
-
 def parse(values: "Iterable[str]", top: int) -> tuple[set[int], bool]:
     """Names as given on the command line → (numbers, whether ALL was named).
 
@@ -80,10 +76,6 @@ class CapSets(Record):
     def __init__(self, bounding: int, permitted: int, effective: int, inheritable: int, ambient: int) -> None:
         self.bounding, self.permitted, self.effective = bounding, permitted, effective
         self.inheritable, self.ambient = inheritable, ambient
-
-    def names(self, which: str) -> list[str]:
-        mask = getattr(self, which)
-        return [name_of(i) for i in range(64) if mask >> i & 1]
 
 
 def _mask(caps: "Iterable[int]") -> int:

@@ -28,19 +28,13 @@ def run_pid(name: str) -> int | None:
 
 
 class Layout(Record):
-    """Where cgroup hierarchies are mounted. kind: 'v2', 'v1' or 'hybrid'."""
+    """Where cgroup hierarchies are mounted: the unified one, and v1 ones by controller."""
 
     __slots__ = ("unified", "v1")
 
     def __init__(self, unified: str | None = None, v1: dict[str, str] | None = None) -> None:
         self.unified = unified
         self.v1 = v1 if v1 is not None else {}
-
-    @property
-    def kind(self) -> str:
-        if self.v1:
-            return "hybrid" if self.unified else "v1"
-        return "v2"
 
     @property
     def version(self) -> str:

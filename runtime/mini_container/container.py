@@ -5,10 +5,11 @@ import os
 import time
 
 from . import capabilities, cgroups, console, executable, process, rootfs, userns, users
-from .cli import Config, print_error
+from .cli import print_error
 from .errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_OOM, EXIT_RUNTIME, ContainerError
 from .record import Record
 from .report import write_report
+from .spec import Config
 from .syscalls import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,

@@ -6,8 +6,8 @@ symlink in the rootfs cannot point a mount at the host.
 
 import stat
 
-from .cli import Volume
 from .paths import secure_join
+from .spec import Volume
 from .syscalls import (
     MNT_DETACH,
     MS_BIND,

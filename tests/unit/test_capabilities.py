@@ -79,10 +79,6 @@ def test_docker_rules() -> None:
     assert caps.compute([], ["ALL"], 0, TOP).bounding == 0
 
 
-def test_set_names() -> None:
-    assert caps.compute(["NET_BIND_SERVICE"], ["ALL"], 0, TOP).names("bounding") == ["CAP_NET_BIND_SERVICE"]
-
-
 def test_apply_drops_bounding_then_sets_then_ambient() -> None:
     k = FakeKernel()
     sets = caps.compute(["NET_BIND_SERVICE"], ["ALL"], 1000, TOP)

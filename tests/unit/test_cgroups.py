@@ -28,12 +28,12 @@ NESTED = "50 40 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,mem
 
 def test_layouts() -> None:
     hybrid = cgroups.parse_mountinfo(HYBRID)
-    assert (hybrid.kind, hybrid.version) == ("hybrid", "v1")
+    assert (hybrid.version, hybrid.unified) == ("v1", "/sys/fs/cgroup/unified")
     assert hybrid.v1 == {"memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
     unified = cgroups.parse_mountinfo(UNIFIED)
-    assert (unified.kind, unified.version, unified.unified) == ("v2", "v2", "/sys/fs/cgroup")
+    assert (unified.version, unified.unified, unified.v1) == ("v2", "/sys/fs/cgroup", {})
     v1 = cgroups.parse_mountinfo(V1_ONLY)
-    assert (v1.kind, v1.version, v1.v1["pids"]) == ("v1", "v1", "/x/pids")
+    assert (v1.version, v1.unified, v1.v1["pids"]) == ("v1", None, "/x/pids")
     # a bind of a sub-cgroup (root != "/") is not a hierarchy root: ignored
     assert cgroups.parse_mountinfo(NESTED).version == "v2"
 
