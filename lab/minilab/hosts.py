@@ -19,6 +19,16 @@ DELEGATED = "/sys/fs/cgroup/minilab-rootless"  # cgroup v2 hosts: the rootless c
 
 
 @dataclass(frozen=True)
+class TestState:
+    """What a test leaves behind, read in one command after it (each round trip to a software-
+    emulated guest costs a fraction of a second)."""
+
+    leftovers: list[str]  # cgroup directories under the test's parent, before they were removed
+    mounts: list[str]  # mount points at or under the rootfs
+    strays: list[str]  # processes whose command line names the test's parent
+
+
+@dataclass(frozen=True)
 class CommandResult:
     rc: int
     stdout: str
@@ -60,24 +70,64 @@ class Host:
                           timeout: float = 120) -> CommandResult:  # fmt: skip
         return self.run([*self.as_user(uid, cgroup), *self.runtime_command(), *args], timeout=timeout)
 
-    def delegate(self, uid: int, leaf: str) -> str:
+    @staticmethod
+    def _delegate_script(uid: int, leaf: str) -> str:
         """A cgroup v2 subtree handed to uid as systemd's Delegate=yes does (the directory and the
         files that move processes and enable controllers become theirs): DELEGATED/runners/<leaf>,
-        for the user's runtime to start in; its containers go below DELEGATED. → the leaf's path."""
+        for the user's runtime to start in; its containers go below DELEGATED."""
         path = f"{DELEGATED}/runners/{leaf}"
         files = "cgroup.procs cgroup.subtree_control cgroup.threads"
-        script = (
+        return (
             f"mkdir -p {path} && for d in {DELEGATED} {DELEGATED}/runners {path}; do "
             f"chown {uid}:{uid} $d && (cd $d && chown {uid}:{uid} {files}) || exit 1; done"
         )
-        made = self.run(["sh", "-c", script])
-        if made.rc != 0:
-            raise OSError(f"cannot delegate {path} to uid {uid}: {made.stderr.strip()}")
-        return path
 
-    def undelegate(self, leaf: str) -> None:
-        """Remove a leaf `delegate` made, then the shared levels above once nobody else uses them."""
-        self.run(["sh", "-c", f"rmdir {DELEGATED}/runners/{leaf} {DELEGATED}/runners {DELEGATED} 2>/dev/null; true"])
+    def begin_test(self, rootfs: str, user: int | None, delegate_as: str | None) -> tuple[str, list[str], str | None]:
+        """One command: a scratch directory (the user's, for a rootless test), the mounts under
+        rootfs as they are now, and with `delegate_as` a delegated cgroup leaf of that name.
+        → (scratch, mounts, leaf path or None)."""
+        steps = ["set -e", "d=$(mktemp -d /tmp/minilab.XXXXXX)", 'echo "$d"']
+        if user is not None:
+            steps.append(f'chown {user}:{user} "$d"')
+        if delegate_as is not None:
+            assert user is not None
+            steps.append(self._delegate_script(user, delegate_as))
+        steps += ["echo ---", self._mounts_script(rootfs)]
+        r = self.run(["sh", "-c", "\n".join(steps)])
+        if r.rc != 0:
+            raise OSError(f"cannot prepare the test on this host: {r.stderr.strip()}")
+        head, _, mounts = r.stdout.partition("---\n")
+        leaf = f"{DELEGATED}/runners/{delegate_as}" if delegate_as is not None else None
+        return head.strip(), mounts.split(), leaf
+
+    def end_test(self, scratch: str, parent: str, rootfs: str, leaf: str | None) -> TestState:
+        """One command: remove the scratch directory, list and remove what is left under the cgroup
+        parent (killing what still runs there), the delegated leaf, and read mounts and strays."""
+        steps = [
+            f"rm -rf {shlex.quote(scratch)}",
+            "echo '--- leftovers'",
+            f"find /sys/fs/cgroup -mindepth 2 -maxdepth 5 -type d -path '*/{parent}/*' 2>/dev/null || true",
+            f"( {self._remove_parent_script(parent)} )",
+            f"rmdir {leaf} 2>/dev/null || true" if leaf else "true",
+            "echo '--- mounts'",
+            self._mounts_script(rootfs),
+            "echo '--- strays'",
+            # this script names the parent too, and so do the shells (and sudo) that run it: every
+            # ancestor of this shell is left out
+            "anc=' '; p=$$; while [ \"$p\" -gt 1 ]; do anc=\"$anc$p \"; p=$(cut -d' ' -f4 /proc/$p/stat); done",
+            f'for pid in $(pgrep -f {parent}); do case "$anc" in *" $pid "*) ;; *) echo $pid ;; esac; done',
+        ]
+        out = self.run(["sh", "-c", "\n".join(steps)]).stdout
+        sections = {name: body.split() for name, _, body in (part.partition("\n") for part in out.split("--- ")[1:])}
+        return TestState(sections.get("leftovers", []), sections.get("mounts", []), sections.get("strays", []))
+
+    def end_session(self) -> None:
+        """The shared delegated levels, once no worker uses them any more (rmdir refuses otherwise)."""
+        self.run(["sh", "-c", f"rmdir {DELEGATED}/runners {DELEGATED} 2>/dev/null; true"])
+
+    @staticmethod
+    def _mounts_script(path: str) -> str:
+        return f"awk -v p={shlex.quote(path)} 'index($5, p) == 1 {{print $5}}' /proc/self/mountinfo"
 
     def _fact(self, key: str, script: str) -> CommandResult:
         """A fact of this host, read once per session (the host does not change under a run)."""
@@ -135,14 +185,17 @@ class Host:
     def remove_cgroup_parent(self, parent: str) -> None:
         """Remove a test's cgroup parent and whatever is left below it, killing what still runs there
         (a test that failed half-way); only cgroups under this parent's unique name are touched."""
-        script = (
+        self.run(["sh", "-c", self._remove_parent_script(parent)])
+
+    @staticmethod
+    def _remove_parent_script(parent: str) -> str:
+        return (
             f"for i in 1 2 3 4 5 6 7 8 9 10; do "
             f"dirs=$(find /sys/fs/cgroup -depth -type d -path '*/{parent}*' 2>/dev/null | grep -E '/{parent}(/|$)'); "
             '[ -z "$dirs" ] && exit 0; '
             "for d in $dirs; do for p in $(cat $d/cgroup.procs 2>/dev/null); do kill -9 $p 2>/dev/null; done; "
             "rmdir $d 2>/dev/null; done; sleep 0.1; done"
         )
-        self.run(["sh", "-c", script])
 
     def mounts_under(self, path: str) -> list[str]:
         out = self.run(["sh", "-c", "cat /proc/self/mountinfo"]).stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip"}
+SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "error": "ERROR"}
 
 
 @dataclass(frozen=True)
@@ -46,5 +46,7 @@ def render(records: list[Record], targets: list[str], legend: dict[str, str]) ->
             row.append(f"{SYMBOL.get(r.outcome, r.outcome)} {r.seconds:.1f}s")
         lines.append(f"| {scenario} | " + " | ".join(row) + " |")
     summary = ", ".join(f"{totals[k]} {k}" for k in ("passed", "failed", "skipped"))
+    if totals["error"]:
+        summary += f", {totals['error']} left something behind (error)"
     described = "\n".join(f"- `{t}`: {legend.get(t, '')}" for t in targets)
     return f"{summary}\n\n{described}\n\n" + "\n".join(lines) + "\n"

@@ -62,10 +62,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+    # a teardown that fails (something left behind) turns the cell into an error: the last word wins
+    if (
+        report.when == "call"
+        or (report.when != "call" and report.failed)
+        or (report.when == "setup" and report.skipped)
+    ):
         parsed = split_nodeid(report.nodeid, _columns())
         if parsed:
-            _RECORDS.append(Record(*parsed, report.outcome, report.duration))
+            outcome = "error" if report.when == "teardown" else report.outcome
+            _RECORDS.append(Record(*parsed, outcome, report.duration))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # noqa: ANN001
@@ -100,13 +106,16 @@ def host() -> Host:
         config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
         remote = SshHost.from_ssh_config(config, os.environ.get("MINILAB_SSH_ALIAS", "minilab"))
         yield remote
+        remote.end_session()
         remote.close()
         return
     if backend != "local":
         pytest.fail(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
     if os.geteuid() != 0:
         pytest.skip("e2e scenarios need root and the real kernel")
-    yield LocalHost()
+    local = LocalHost()
+    yield local
+    local.end_session()
 
 
 @pytest.fixture(scope="session")
@@ -155,11 +164,10 @@ class Runtime:
     """Runs mini-container on a host for one test, under a cgroup parent of its own; as the
     target's ordinary user in the rootless columns."""
 
-    def __init__(self, host: Host, target: targets.Target, tmp: str) -> None:
+    def __init__(self, host: Host, target: targets.Target) -> None:
         self.host = host
         self.target = target
         self.parent = f"mc-test-{uuid.uuid4().hex[:12]}"
-        self.tmp = tmp
         self.spawned: list = []  # processes a test started (subprocess.Popen): reaped in teardown
         self.rootless = target.user is not None
         # read from the host under test, not assumed: what that user may have there
@@ -167,7 +175,9 @@ class Runtime:
         # on cgroup v2 the lab hands the user a subtree, as systemd's Delegate=yes would, and
         # starts the runtime in it; cgroup v1 delegates nothing
         self.limits = not self.rootless or host.cgroup_version() == "v2"
-        self.cgroup = host.delegate(target.user, self.parent) if self.rootless and self.limits else None
+        delegate_as = self.parent if self.rootless and self.limits else None
+        # on the host under test: volumes and reports live in tmp
+        self.tmp, self.mounts_before, self.cgroup = host.begin_test(target.rootfs, target.user, delegate_as)
 
     def run(self, args: list[str], timeout: float = 120) -> CommandResult:
         """Exactly these arguments, plus our cgroup parent."""
@@ -210,23 +220,13 @@ class Runtime:
 
 @pytest.fixture
 def mc(host: Host, target: targets.Target) -> Runtime:
-    scratch = host.mkdtemp()  # on the host under test: volumes and reports live there
-    if target.user is not None:  # the ordinary user writes reports there
-        host.run(["chown", f"{target.user}:{target.user}", scratch])
-    runtime = Runtime(host, target, scratch)
-    mounts_before = host.mounts_under(target.rootfs)
+    runtime = Runtime(host, target)
     yield runtime
     for process in runtime.spawned:  # a failed test must not leave its runtime (and container) running
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
-    host.run(["rm", "-rf", scratch])
-    leftovers = host.cgroup_leftovers(runtime.parent)
-    host.remove_cgroup_parent(runtime.parent)
-    if runtime.cgroup is not None:
-        host.undelegate(runtime.parent)
-    assert leftovers == [], f"cgroups left behind: {leftovers}"
-    assert host.mounts_under(target.rootfs) == mounts_before, "mounts left on the host"
-    # "[m]c-test-…": over ssh the check runs inside `sudo sh -c …`, whose own command line must not match
-    strays = host.run(["pgrep", "-f", f"[{runtime.parent[0]}]{runtime.parent[1:]}"])
-    assert strays.stdout.strip() == "", f"processes left behind: {strays.stdout}"
+    state = host.end_test(runtime.tmp, runtime.parent, target.rootfs, runtime.cgroup)
+    assert state.leftovers == [], f"cgroups left behind: {state.leftovers}"
+    assert state.mounts == runtime.mounts_before, "mounts left on the host"
+    assert state.strays == [], f"processes left behind: {state.strays}"
