@@ -24,11 +24,16 @@ def test_read_only_rootfs_runs_and_stays_read_only(mc, readonly_rootfs) -> None:
     assert r.rc != 0 and "Read-only file system" in r.stderr, r
 
 
-def test_cgroup_parent_that_vanished_is_made_again(mc, host) -> None:
-    assert mc.sh("true").rc == 0  # makes and removes the parent
-    host.remove_cgroup_parent(mc.parent)
-    r = mc.sh("cat /proc/self/cgroup | head -1")
-    assert r.rc == 0, r
+def test_a_parent_it_made_is_made_again_by_the_next_run(mc, host) -> None:
+    # The parent did not exist: the first run makes it and, being its maker, removes it; the second
+    # finds it gone and makes it again. (A parent removed between the runtime's mkdir of it and of the
+    # container's own cgroup, the race with another run's clean-up, is forced in
+    # tests/unit/test_cgroups.py, v1 and v2.)
+    find_parent = ["sh", "-c", f"find /sys/fs/cgroup -maxdepth 4 -type d -name {mc.parent}"]
+    for _ in range(2):
+        r = mc.sh("echo ran", "--nproc", "8")
+        assert (r.rc, r.stdout) == (0, "ran\n"), r
+        assert host.run(find_parent).stdout == "", "the run left the parent it made"
 
 
 def test_a_cgroup_that_cannot_be_made_stops_the_started_container(mc) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,47 @@ def test_a_rootless_cgroup_lives_under_the_delegated_root(v2_tree: Path) -> None
     assert (base / "mini-container/1-ab/memory.max").read_text() == str(32 * 2**20)
     assert (base / "cgroup.subtree_control").read_text() == "+memory +pids"  # enabled from the base down
     assert not (v2_tree / "mini-container").exists()
+
+
+def _vanishing_parent_mkdir(container_name: str, times: int):  # noqa: ANN202
+    """os.mkdir as it looks while another run finishes: the first `times` mkdirs of the container's
+    own directory find its (empty) parent just removed, as rmdir by that run would leave it."""
+    real_mkdir = os.mkdir
+    left = [times]
+
+    def mkdir(path: str, mode: int = 0o777) -> None:
+        if os.path.basename(path) == container_name and left[0] > 0:
+            left[0] -= 1
+            # the other run's clean-up wins the race (a cgroup's rmdir takes its interface files along)
+            shutil.rmtree(os.path.dirname(path))
+        real_mkdir(path, mode)
+
+    return mkdir
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_parent_removed_between_its_mkdir_and_ours_is_made_again(
+    tmp_path: Path, v2_tree: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    cg = (
+        cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
+        if version == "v2"
+        else cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "mini-container", "1-a")
+    )
+    monkeypatch.setattr(os, "mkdir", _vanishing_parent_mkdir("1-a", times=2))
+    cg.create(None, None)
+    assert all(os.path.isdir(d) for d in cg.directories()), cg.directories()
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_parent_that_keeps_vanishing_is_one_clean_error(
+    tmp_path: Path, v2_tree: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    cg = (
+        cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
+        if version == "v2"
+        else cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "mini-container", "1-a")
+    )
+    monkeypatch.setattr(os, "mkdir", _vanishing_parent_mkdir("1-a", times=99))
+    with pytest.raises(ContainerError, match="cannot create"):
+        cg.create(None, None)
