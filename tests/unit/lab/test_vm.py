@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from minilab import vm
+from minilab.vm import staging
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +90,7 @@ def test_link_or_copy_falls_back_to_a_copy_across_filesystems(tmp_path: Path, mo
     def cross_device(a: object, b: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(vm.os, "link", cross_device)
+    monkeypatch.setattr(staging.os, "link", cross_device)
     vm.link_or_copy(src, tmp_path / "copied.tar")
     assert (tmp_path / "copied.tar").read_bytes() == b"rootfs"
     assert (tmp_path / "copied.tar").stat().st_ino != src.stat().st_ino
