@@ -20,6 +20,7 @@ if [ "$(id -u)" != 0 ]; then exec sudo bash "$0" "$@"; fi
 # 1. packages -------------------------------------------------------------------------------
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
+command -v newuidmap >/dev/null || missing+=(uidmap)
 [ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || [ -e /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
 if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get update -q
@@ -41,6 +42,14 @@ if [ "$(uname -m)" = x86_64 ]; then
     printf '%s' "$line" > /proc/sys/fs/binfmt_misc/register
     changes+=("registered qemu-aarch64 with flags ${line##*:}")
   fi
+fi
+
+# 2b. the rootless user (uid 1000: vagrant) gets subordinate ids, as useradd gives a new user -----
+user=$(getent passwd 1000 | cut -d: -f1 || true)
+if [ -n "$user" ] && ! grep -q "^$user:" /etc/subuid 2>/dev/null; then
+  touch /etc/subuid /etc/subgid
+  usermod --add-subuids 100000-165535 --add-subgids 100000-165535 "$user"
+  changes+=("gave $user the subordinate ids 100000-165535")
 fi
 
 # 3. the runtime ----------------------------------------------------------------------------
@@ -87,6 +96,8 @@ $(find "$ROOTFS_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '  %p\
 Try:
   sudo mini-container /bin/sh ${first:-$ROOTFS_DIR/<name>}
   sudo mini-container -m 16 /bin/sh ${first:-$ROOTFS_DIR/<name>} -- -c 'x=a; while :; do x=\$x\$x; done'
+  mini-container /bin/sh ${first:-$ROOTFS_DIR/<name>} -- -c 'id; cat /proc/self/uid_map'     (rootless)
+  systemd-run --user --scope -p Delegate=yes mini-container -m 16 /bin/sh ${first:-$ROOTFS_DIR/<name>}
   mini-container --help
 "
 printf '%s\n' "$motd" > /etc/motd.minilab-new

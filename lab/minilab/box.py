@@ -26,6 +26,7 @@ PACKAGES = [
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "openssh-server", "qemu-guest-agent", "sudo",
     "grub-pc", "initramfs-tools", "kmod", "iproute2", "procps", "util-linux", "e2fsprogs", "less",
     "python3", "qemu-user-static", "busybox-static", "tar", "gzip",
+    "uidmap",  # newuidmap/newgidmap: the rootless columns map a /etc/subuid range, as a user's machine would
 ]  # fmt: skip
 DISK_GIB = 8
 PARTITION_OFFSET = 1 << 20  # 1 MiB, where sfdisk puts the first partition

@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--destroy", default=os.environ.get("MINILAB_DESTROY", "passing"),
                    help="e2e: never | passing | always (default passing, or $MINILAB_DESTROY)")  # fmt: skip
     p.add_argument("pytest_args", nargs="*", help="e2e: extra pytest arguments (after --)")
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # what follows "--" goes to pytest untouched (argparse would take "-k" for an option of ours)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.pytest_args = [*args.pytest_args, *extra]
     lab = Lab(Settings.from_env())
     try:
         if args.action == "up":

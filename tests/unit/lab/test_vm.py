@@ -94,3 +94,15 @@ def test_link_or_copy_falls_back_to_a_copy_across_filesystems(tmp_path: Path, mo
     vm.link_or_copy(src, tmp_path / "copied.tar")
     assert (tmp_path / "copied.tar").read_bytes() == b"rootfs"
     assert (tmp_path / "copied.tar").stat().st_ino != src.stat().st_ino
+
+
+def test_pytest_arguments_after_the_double_dash_reach_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def fake_run_e2e(lab, specs, policy, pytest_args):  # noqa: ANN001, ANN202
+        seen["args"] = pytest_args
+        return 0
+
+    monkeypatch.setattr(vm.cli, "run_e2e", fake_run_e2e)
+    assert vm.main(["e2e", "--targets", "amd64:alpine", "--", "-k", "rootless", "-x"]) == 0
+    assert seen["args"] == ["-k", "rootless", "-x"]
