@@ -51,6 +51,11 @@ if [ -n "$user" ] && ! grep -q "^$user:" /etc/subuid 2>/dev/null; then
   usermod --add-subuids 100000-165535 --add-subgids 100000-165535 "$user"
   changes+=("gave $user the subordinate ids 100000-165535")
 fi
+# its systemd user manager (user@1000.service, delegated) runs even without a login: lingering
+if [ -n "$user" ] && command -v loginctl >/dev/null && [ ! -e "/var/lib/systemd/linger/$user" ]; then
+  loginctl enable-linger "$user"
+  changes+=("enabled lingering for $user (a delegated user@ cgroup for rootless limits)")
+fi
 
 # 3. the runtime ----------------------------------------------------------------------------
 if [ -d "$STAGE/runtime/mini_container" ]; then

@@ -27,6 +27,9 @@ PACKAGES = [
     "grub-pc", "initramfs-tools", "kmod", "iproute2", "procps", "util-linux", "e2fsprogs", "less",
     "python3", "qemu-user-static", "busybox-static", "tar", "gzip",
     "uidmap",  # newuidmap/newgidmap: the rootless columns map a /etc/subuid range, as a user's machine would
+    # a login gets a systemd user manager with a delegated cgroup (user@UID.service), as on Ubuntu:
+    # `systemd-run --user --scope -p Delegate=yes mini-container -m ...` works rootless in the guest
+    "libpam-systemd", "dbus-user-session",
 ]  # fmt: skip
 DISK_GIB = 8
 PARTITION_OFFSET = 1 << 20  # 1 MiB, where sfdisk puts the first partition

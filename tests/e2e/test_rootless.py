@@ -120,3 +120,18 @@ def test_a_terminal_gets_a_pty_of_its_own_rootless(mc, host) -> None:
     argv = [*mc.as_user(), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs]
     code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"], owner=mc)
     assert code == 7 and "/dev/pts/0\r\n33 101\r\n0\r\n" in shown, shown
+
+
+def test_systemds_delegation_gives_a_user_limits(mc, host) -> None:
+    """The way a user gets limits on a systemd host: a scope with Delegate=yes under their user
+    manager. Runs where the host under test has one for uid 1000 (the lab's guests: lingering)."""
+    if host.run(["systemctl", "is-active", "user@1000.service"]).stdout.strip() != "active":
+        pytest.skip("no systemd user manager for uid 1000 on this host (user@1000.service)")
+    bus = ["XDG_RUNTIME_DIR=/run/user/1000", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"]
+    hog = "x=0123456789abcdef; while :; do x=$x$x; done"
+    argv = [*host.as_user(1000), *bus, "systemd-run", "--user", "--scope", "--quiet", "-p", "Delegate=yes",
+            *host.runtime_command(), "-m", "16", "/bin/sh", mc.target.rootfs, "--", "-c", hog]  # fmt: skip
+    r = host.run(argv)
+    assert r.rc == 137 and r.stderr.strip().endswith("mini-container: killed by the OOM killer (limit 16 MiB)"), r
+    left = host.run(["sh", "-c", "find /sys/fs/cgroup/user.slice -name mini-container"]).stdout
+    assert left == "", f"the container's cgroup was left under the user manager: {left}"
