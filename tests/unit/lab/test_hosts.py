@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-import sys
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,5 +28,30 @@ def test_local_put_file_and_tree(tmp_path: Path) -> None:
     assert (tmp_path / "dst/sub/f").read_text() == "x" and (tmp_path / "g").read_text() == "x"
 
 
-def test_runtime_command_is_this_interpreter() -> None:
-    assert LocalHost().runtime_command() == [sys.executable, "-m", "mini_container"]
+def test_the_runtime_command_starts_this_checkouts_runtime() -> None:
+    from mini_container import __version__
+
+    r = LocalHost().mini_container(["--version"])
+    assert (r.rc, r.stdout) == (0, f"mini-container {__version__}\n"), r
+
+
+def test_end_test_finds_a_stray_but_not_its_own_shells(tmp_path: Path) -> None:
+    parent = f"mc-test-unit{os.getpid()}"
+    stray = subprocess.Popen(["sh", "-c", f"sleep 30 # {parent}"])
+    try:
+        state = LocalHost().end_test(str(tmp_path / "scratch"), parent, str(tmp_path / "rootfs"), None)
+    finally:
+        stray.kill()
+        stray.wait()
+    assert state.strays == [str(stray.pid)] and state.leftovers == [] and state.mounts == [], state
+    clean = LocalHost().end_test(str(tmp_path / "scratch"), parent, str(tmp_path / "rootfs"), None)
+    assert clean.strays == [], clean  # the checking shells name the parent too: never reported
+
+
+def test_begin_test_makes_a_scratch_directory_and_reads_mounts(tmp_path: Path) -> None:
+    scratch, mounts, leaf = LocalHost().begin_test("/proc", None, None)
+    try:
+        assert Path(scratch).is_dir() and leaf is None
+        assert "/proc" in mounts  # /proc is a mount point: the listing is real
+    finally:
+        Path(scratch).rmdir()
