@@ -14,6 +14,7 @@ class Record:
     target: str  # arch-label
     outcome: str
     seconds: float
+    reason: str = ""  # why it was skipped
 
 
 def split_nodeid(nodeid: str, targets: list[str]) -> tuple[str, str] | None:
@@ -43,7 +44,8 @@ def render(records: list[Record], targets: list[str], legend: dict[str, str]) ->
                 row.append("")
                 continue
             totals[r.outcome] += 1
-            row.append(f"{SYMBOL.get(r.outcome, r.outcome)} {r.seconds:.1f}s")
+            why = f" ({r.reason.removeprefix('Skipped: ')[:70]})" if r.outcome == "skipped" and r.reason else ""
+            row.append(f"{SYMBOL.get(r.outcome, r.outcome)}{why} {r.seconds:.1f}s")
         lines.append(f"| {scenario} | " + " | ".join(row) + " |")
     summary = ", ".join(f"{totals[k]} {k}" for k in ("passed", "failed", "skipped"))
     if totals["error"]:

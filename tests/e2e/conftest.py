@@ -71,7 +71,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         parsed = split_nodeid(report.nodeid, _columns())
         if parsed:
             outcome = "error" if report.when == "teardown" else report.outcome
-            _RECORDS.append(Record(*parsed, outcome, report.duration))
+            reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
+            _RECORDS.append(Record(*parsed, outcome, report.duration, reason))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # noqa: ANN001

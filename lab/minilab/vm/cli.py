@@ -1,8 +1,8 @@
 """The lab's VM from the command line (settings from MINILAB_* variables, see README):
 
-    python -m minilab.vm up [--targets amd64:alpine,arm64:alpine]   # boot (or reuse) and provision
-    python -m minilab.vm e2e [--destroy never|passing|always] [-- PYTEST_ARGS]
-    python -m minilab.vm ssh-config | status | destroy | sweep | down
+python -m minilab.vm up [--targets amd64:alpine,arm64:alpine]   # boot (or reuse) and provision
+python -m minilab.vm e2e [--destroy never|passing|always] [-- PYTEST_ARGS]
+python -m minilab.vm ssh-config | status | destroy | sweep | down
 """
 
 from __future__ import annotations

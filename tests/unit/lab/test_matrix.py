@@ -19,12 +19,12 @@ def test_render_shows_every_cell_and_totals() -> None:
     records = [
         Record("test_oom.py::test_hog", "amd64-alpine-like", "passed", 0.25),
         Record("test_oom.py::test_hog", "arm64-alpine-like", "failed", 3.0),
-        Record("test_pids.py::test_loop", "amd64-alpine-like", "skipped", 0.0),
+        Record("test_pids.py::test_loop", "amd64-alpine-like", "skipped", 0.0, "Skipped: no pids.peak here"),
     ]
     text = render(records, TARGETS, {"amd64-alpine-like": "native", "arm64-alpine-like": "qemu"})
     assert text.startswith("1 passed, 1 failed, 1 skipped")
     assert "| test_oom.py::test_hog | pass 0.2s | FAIL 3.0s |" in text
-    assert "| test_pids.py::test_loop | skip 0.0s |  |" in text
+    assert "| test_pids.py::test_loop | skip (no pids.peak here) 0.0s |  |" in text
     assert "- `arm64-alpine-like`: qemu" in text
 
 
