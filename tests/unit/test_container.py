@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,86 @@ def test_the_fake_kernel_cannot_drift_from_the_real_one() -> None:
     real, fake = methods(Kernel), methods(FakeKernel)
     assert {n: real[n] for n in real} == {n: fake.get(n) for n in real}
     assert set(fake) - set(real) <= {"names"}, set(fake) - set(real)
+
+
+def test_the_init_keeps_no_more_than_the_commands_root(rootfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-p N>1: the parent side of the fork stays as PID 1; before it supervises it drops to the set
+    the command's root would have (here none), with no_new_privs, and never changes uid."""
+
+    def init_runs(pid: int, channel: object) -> None:
+        raise Exec(f"init for {pid}")
+
+    monkeypatch.setattr(container.process, "run_init", init_runs)
+    k, _ = run_setup(rootfs, "-p", "42", "--cap-drop", "ALL", fork_result=4242)
+    after_fork = k.calls[index(k, "fork") + 1 :]
+    assert ("capset", 0, 0, 0) in after_fork and ("prctl", PR_SET_NO_NEW_PRIVS, 1, 0) in after_fork, after_fork
+    assert ("chdir", "/") in after_fork
+    assert not any(c[0] in ("setresuid", "setresgid", "execve") for c in after_fork), after_fork
+
+
+class _Channel:
+    def __init__(self, first: str, rest: tuple[str, ...] = ()) -> None:
+        self.first, self.rest, self.went = first, list(rest), False
+
+    def read_line(self) -> str:
+        return self.first
+
+    def read_rest(self) -> list[str]:
+        return self.rest
+
+    def go(self) -> None:
+        self.went = True
+
+
+class _Cgroup:
+    def __init__(self, fail: bool = False, ooms: int = 0) -> None:
+        self.added: list[int] = []
+        self.fail, self.ooms = fail, ooms
+
+    def add(self, pid: int) -> None:
+        if self.fail:
+            raise container.ContainerError("cgroup: cannot write")
+        self.added.append(pid)
+
+    def oom_kills(self) -> int:
+        return self.ooms
+
+
+def test_release_takes_the_pty_master_moves_the_child_then_lets_it_go() -> None:
+    r, w = os.pipe()
+    k = FakeKernel()
+    k.take_fd = lambda pid, fd: (k._record("take_fd", pid, fd), os.dup(r))[1]  # type: ignore[method-assign]
+    channel, cgroup = _Channel("ready pty 40"), _Cgroup()
+    channel.go = lambda: k._record("go", list(cgroup.added))  # type: ignore[method-assign]
+    first, master = container._release(77, cgroup, k, channel)  # type: ignore[arg-type]
+    try:
+        assert first == "ready pty 40" and ("take_fd", 77, 40) in k.calls
+        assert k.calls[-1] == ("go", [77])  # let go only once it is in its cgroup
+    finally:
+        for fd in (r, w, master):
+            os.close(fd)
+
+
+def test_release_kills_the_child_when_the_cgroup_refuses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    killed: list[int] = []
+    monkeypatch.setattr(container, "_kill", killed.append)
+    channel = _Channel("ready")
+    with pytest.raises(container.ContainerError, match="cannot write"):
+        container._release(77, _Cgroup(fail=True), FakeKernel(), channel)  # type: ignore[arg-type]
+    assert killed == [77] and not channel.went
+
+
+@pytest.mark.parametrize(
+    ("first", "rest", "status", "ooms", "expected"),
+    [
+        ("ready", (), 3 << 8, 0, (3, None, False, None)),
+        ("ready", (), 9, 1, (137, 9, True, None)),  # SIGKILL with the oom_kill counter moved
+        ("ready", ("status 512",), 0, 0, (2, None, False, None)),  # the init's report of the command
+        ("error 126 cannot execute /x", (), 126 << 8, 0, (126, None, False, "cannot execute /x")),
+    ],
+)
+def test_wait_decodes_what_the_container_ended_with(monkeypatch: pytest.MonkeyPatch, first, rest, status, ooms,
+                                                     expected) -> None:  # noqa: ANN001  # fmt: skip
+    monkeypatch.setattr(container.process, "supervise", lambda pid: status)
+    out = container._wait(77, first, None, _Cgroup(ooms=ooms), FakeKernel(), _Channel(first, rest), 0.0)  # type: ignore[arg-type]
+    assert (out.exit_code, out.signal, out.oom_killed, out.message) == expected
