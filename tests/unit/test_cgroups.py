@@ -299,15 +299,17 @@ def _vanishing_parent_mkdir(container_name: str, times: int):  # noqa: ANN202
     return mkdir
 
 
+def _a_cgroup(version: str, tmp_path: Path, v2_tree: Path) -> cgroups.Cgroup:
+    if version == "v2":
+        return cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
+    return cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "mini-container", "1-a")
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_a_parent_removed_between_its_mkdir_and_ours_is_made_again(
     tmp_path: Path, v2_tree: Path, monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    cg = (
-        cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
-        if version == "v2"
-        else cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "mini-container", "1-a")
-    )
+    cg = _a_cgroup(version, tmp_path, v2_tree)
     monkeypatch.setattr(os, "mkdir", _vanishing_parent_mkdir("1-a", times=2))
     cg.create(None, None)
     assert all(os.path.isdir(d) for d in cg.directories()), cg.directories()
@@ -317,11 +319,7 @@ def test_a_parent_removed_between_its_mkdir_and_ours_is_made_again(
 def test_a_parent_that_keeps_vanishing_is_one_clean_error(
     tmp_path: Path, v2_tree: Path, monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    cg = (
-        cgroups.CgroupV2(str(v2_tree), "mini-container", "1-a")
-        if version == "v2"
-        else cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "mini-container", "1-a")
-    )
+    cg = _a_cgroup(version, tmp_path, v2_tree)
     monkeypatch.setattr(os, "mkdir", _vanishing_parent_mkdir("1-a", times=99))
     with pytest.raises(ContainerError, match="cannot create"):
         cg.create(None, None)
