@@ -57,6 +57,15 @@ if [ -n "$user" ] && command -v loginctl >/dev/null && [ ! -e "/var/lib/systemd/
   changes+=("enabled lingering for $user (a delegated user@ cgroup for rootless limits)")
 fi
 
+# 2c. swap, so that the scenarios can show it does not extend a container's limit --------------
+if ! grep -q '^/swapfile ' /proc/swaps; then
+  if [ ! -e /swapfile ]; then
+    dd if=/dev/zero of=/swapfile bs=1M count=256 status=none && chmod 600 /swapfile && mkswap -q /swapfile
+  fi
+  swapon /swapfile
+  changes+=("enabled a 256 MiB swap file")
+fi
+
 # 3. the runtime ----------------------------------------------------------------------------
 if [ -d "$STAGE/runtime/mini_container" ]; then
   if ! diff -qr --exclude=__pycache__ "$STAGE/runtime/mini_container" "$PREFIX/mini_container" >/dev/null 2>&1; then

@@ -189,6 +189,11 @@ class Cgroup:
     def pids_peak(self) -> int | None:
         raise NotImplementedError
 
+    def swap_allowance(self) -> int | None:
+        """Bytes of swap the kernel lets the container use beyond its memory limit, read back from
+        the cgroup (0 once -m has pinned it); None where the kernel accounts no swap."""
+        return None
+
     def remove(self) -> None:
         errors = []
         for directory in self.directories():
@@ -278,6 +283,13 @@ class CgroupV2(Cgroup):
     def pids_peak(self) -> int | None:
         return _optional_int(os.path.join(self.path, "pids.peak"))
 
+    def swap_allowance(self) -> int | None:
+        try:
+            value = _read(os.path.join(self.path, "memory.swap.max")).strip()
+        except OSError:
+            return None
+        return -1 if value == "max" else int(value)  # -1: unlimited
+
 
 class CgroupV1(Cgroup):
     version = "v1"
@@ -340,6 +352,13 @@ class CgroupV1(Cgroup):
         if "pids" not in self.paths:
             return None
         return _optional_int(os.path.join(self.paths["pids"], "pids.peak"))
+
+    def swap_allowance(self) -> int | None:
+        if "memory" not in self.paths:
+            return None
+        memsw = _optional_int(os.path.join(self.paths["memory"], "memory.memsw.limit_in_bytes"))
+        memory = _optional_int(os.path.join(self.paths["memory"], "memory.limit_in_bytes"))
+        return None if memsw is None or memory is None else memsw - memory
 
 
 class NoCgroup(Cgroup):

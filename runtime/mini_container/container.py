@@ -305,6 +305,7 @@ def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" 
         first, master = _release(pid, cgroup, kernel, channel)
         outcome = _wait(pid, first, master, cgroup, kernel, channel, started)
         memory_peak, pids_peak = cgroup.memory_peak(), cgroup.pids_peak()
+        swap = cgroup.swap_allowance() if config.memory is not None else None  # only -m pins it
     finally:
         cgroup.remove()
     if outcome.message:
@@ -325,6 +326,7 @@ def run(config: Config, k: Kernel | None = None, warm_up: "AttachWarmUp | None" 
             duration_seconds=round(outcome.duration, 6),
             cgroup_version=cgroup.version,
             memory_limit_bytes=config.memory,
+            memory_swap_allowed_bytes=swap,
             pids_limit=config.nproc,
             error=outcome.message,
             rootless=mapping.describe() if mapping is not None else None,

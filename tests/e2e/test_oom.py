@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 pytestmark = pytest.mark.rootless
@@ -39,12 +41,44 @@ def test_limit_is_in_mib_not_bytes(mc) -> None:
     assert r.rc == 0 and r.stdout.strip() == str(16 * 2**20), r
 
 
-def test_swap_cannot_extend_the_limit(mc, host) -> None:
-    # the v1 memsw limit / v2 swap.max=0 make a 16 MiB hog die even where swap exists
-    r = mc.sh(HOG, "-m", "16m", timeout=120)
+# about 48 MiB at its peak (a 16 MiB string and its copy): more than a 16 MiB limit, less than the
+# limit plus the lab guests' 256 MiB of swap
+FITS_WITH_SWAP = "x=0123456789abcdef; i=0; while [ $i -lt 20 ]; do x=$x$x; i=$((i+1)); done; echo ${#x}"
+
+
+def test_the_swap_allowance_is_pinned_to_zero(mc, host) -> None:
+    r, report = mc.report("true", "-m", "16")
     if mc.refuses_limits(r):
         return
-    assert r.rc == 137, r
+    if host.has_cgroup_file("memory.swap.max", "memory.memsw.limit_in_bytes"):
+        assert report["memory_swap_allowed_bytes"] == 0, report  # read back from the kernel
+    else:
+        assert report["memory_swap_allowed_bytes"] is None, report  # no swap accounting at all
+
+
+def test_a_workload_that_fits_in_limit_plus_swap_is_still_killed(mc, host) -> None:
+    swap_kb = int(host.run(["sh", "-c", "awk '/^SwapTotal:/ {print $2}' /proc/meminfo"]).stdout)
+    if swap_kb < 128 * 1024:
+        pytest.skip(f"this host has {swap_kb} kB of swap: nothing could extend a limit (the lab guests have 256 MiB)")
+    # control: in a cgroup of its own with the same 16 MiB but swap left open, the workload survives
+    control = host.run(["sh", "-c", _in_a_cgroup_with_swap(f"{mc.parent}-swapctl", FITS_WITH_SWAP)], timeout=300)
+    assert (control.rc, control.stdout.strip()) == (0, str(16 * 2**20)), control
+    r = mc.sh(FITS_WITH_SWAP, "-m", "16", timeout=300)
+    if mc.refuses_limits(r):
+        return
+    assert r.rc == 137 and "killed by the OOM killer (limit 16 MiB)" in r.stderr, r
+
+
+def _in_a_cgroup_with_swap(name: str, script: str) -> str:
+    """A shell script that runs `script` with memory limited to 16 MiB and swap unlimited (v2:
+    memory.swap.max=max; v1: memsw left unlimited), then removes the cgroup."""
+    return f"""
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then d=/sys/fs/cgroup/{name}; mkdir $d
+  echo 16M > $d/memory.max; echo max > $d/memory.swap.max
+else d=/sys/fs/cgroup/memory/{name}; mkdir $d; echo 16M > $d/memory.limit_in_bytes; fi
+sh -c 'echo $$ > '$d'/cgroup.procs; exec sh -c "$0"' {shlex.quote(script)}; rc=$?
+rmdir $d; exit $rc
+"""
 
 
 def test_no_oom_no_message(mc) -> None:

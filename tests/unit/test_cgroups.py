@@ -323,3 +323,21 @@ def test_a_parent_that_keeps_vanishing_is_one_clean_error(
     monkeypatch.setattr(os, "mkdir", _vanishing_parent_mkdir("1-a", times=99))
     with pytest.raises(ContainerError, match="cannot create"):
         cg.create(None, None)
+
+
+def test_the_swap_allowance_is_read_back_from_the_kernels_files(tmp_path: Path, v2_tree: Path) -> None:
+    v2 = cgroups.CgroupV2(str(v2_tree), "p", "1-a")
+    Path(v2.path).mkdir(parents=True)
+    assert v2.swap_allowance() is None  # no swap accounting
+    for text, allowed in (("0\n", 0), ("max\n", -1), ("1048576\n", 1048576)):
+        Path(v2.path, "memory.swap.max").write_text(text)
+        assert v2.swap_allowance() == allowed
+    v1 = cgroups.CgroupV1(_mounts(tmp_path / "v1", "memory", "pids"), "p", "1-a")
+    memory = Path(v1.paths["memory"])
+    memory.mkdir(parents=True)
+    (memory / "memory.limit_in_bytes").write_text("16777216\n")
+    assert v1.swap_allowance() is None  # a kernel without swapaccount
+    (memory / "memory.memsw.limit_in_bytes").write_text("16777216\n")
+    assert v1.swap_allowance() == 0
+    (memory / "memory.memsw.limit_in_bytes").write_text("33554432\n")
+    assert v1.swap_allowance() == 16 * 2**20
