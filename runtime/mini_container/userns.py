@@ -170,13 +170,17 @@ def _enter_with_helpers(k: Kernel, mapping: Mapping) -> None:
     result_r, result_w = os.pipe()
     helper = k.fork()
     if helper == 0:  # pragma: no cover - runs in the forked helper
-        os.close(go_w)
-        os.close(result_r)
-        os.read(go_r, 1)
-        target = str(os.getppid())
-        message = _run_helpers(target, mapping)
-        os.write(result_w, message.encode())
-        os._exit(0 if not message else 1)
+        message = "the newuidmap/newgidmap helper failed"  # what the runtime hears if anything below raises
+        try:
+            os.close(go_w)
+            os.close(result_r)
+            os.read(go_r, 1)
+            message = _run_helpers(str(os.getppid()), mapping)
+        finally:  # why: whatever happens, the helper must never return into the runtime's code
+            try:
+                os.write(result_w, message.encode())
+            finally:
+                os._exit(0 if not message else 1)
     os.close(go_r)
     os.close(result_w)
     try:
