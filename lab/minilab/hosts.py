@@ -106,7 +106,7 @@ class Host:
         steps = [
             f"rm -rf {shlex.quote(scratch)}",
             "echo '--- leftovers'",
-            f"find /sys/fs/cgroup -mindepth 2 -maxdepth 5 -type d -path '*/{parent}/*' 2>/dev/null || true",
+            self._leftovers_script(parent),
             f"( {self._remove_parent_script(parent)} )",
             f"rmdir {leaf} 2>/dev/null || true" if leaf else "true",
             "echo '--- mounts'",
@@ -179,8 +179,12 @@ class Host:
 
     def cgroup_leftovers(self, parent: str) -> list[str]:
         """Directories left under a cgroup parent, on whichever hierarchies the host has."""
-        script = f"find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -path '*/{parent}/*' 2>/dev/null || true"
-        return self.run(["sh", "-c", script]).stdout.split()
+        return self.run(["sh", "-c", self._leftovers_script(parent)]).stdout.split()
+
+    @staticmethod
+    def _leftovers_script(parent: str) -> str:
+        # depth 5: /sys/fs/cgroup/<v1 controller or delegated subtree>/<parent>/<container> and one more
+        return f"find /sys/fs/cgroup -mindepth 2 -maxdepth 5 -type d -path '*/{parent}/*' 2>/dev/null || true"
 
     def remove_cgroup_parent(self, parent: str) -> None:
         """Remove a test's cgroup parent and whatever is left below it, killing what still runs there
@@ -198,8 +202,7 @@ class Host:
         )
 
     def mounts_under(self, path: str) -> list[str]:
-        out = self.run(["sh", "-c", "cat /proc/self/mountinfo"]).stdout
-        return [line.split()[4] for line in out.splitlines() if line.split()[4].startswith(path)]
+        return self.run(["sh", "-c", self._mounts_script(path)]).stdout.split()
 
 
 class LocalHost(Host):

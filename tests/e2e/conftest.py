@@ -63,11 +63,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # a teardown that fails (something left behind) turns the cell into an error: the last word wins
-    if (
-        report.when == "call"
-        or (report.when != "call" and report.failed)
-        or (report.when == "setup" and report.skipped)
-    ):
+    if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):
         parsed = split_nodeid(report.nodeid, _columns())
         if parsed:
             outcome = "error" if report.when == "teardown" else report.outcome
@@ -217,6 +213,14 @@ class Runtime:
         path = f"{self.tmp}/report-{uuid.uuid4().hex[:8]}.json"
         result = self.sh(script, "--report", path, *options)
         return result, json.loads(self.host.run(["cat", path]).stdout)
+
+
+@pytest.fixture
+def local(host: Host, mc: Runtime) -> Runtime:
+    """`mc` for a test that drives the runtime as a process of its own (signals, the terminal)."""
+    if not isinstance(host, LocalHost):
+        pytest.skip("needs the runtime as a local process")
+    return mc
 
 
 @pytest.fixture

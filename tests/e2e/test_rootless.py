@@ -12,8 +12,6 @@ import subprocess
 
 import pytest
 
-from minilab.hosts import LocalHost
-
 from .test_runtime_process import _typed
 
 pytestmark = pytest.mark.rootless(only=True)
@@ -97,28 +95,21 @@ def test_files_made_inside_belong_to_the_caller_outside(mc, host) -> None:
     assert owner == "1000:1000", owner  # ... the caller outside
 
 
-def _local(mc, host) -> None:
-    if not isinstance(host, LocalHost):
-        pytest.skip("needs the runtime as a local process")
-
-
-def test_sigterm_is_forwarded_rootless(mc, host) -> None:
-    _local(mc, host)
+def test_sigterm_is_forwarded_rootless(local, host) -> None:
     script = "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"
-    argv = [*mc.as_user(), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs,
+    argv = [*local.as_user(), *host.runtime_command(), "--cgroup-parent", local.parent, "/bin/sh", local.target.rootfs,
             "--", "-c", script]  # fmt: skip
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    mc.spawned.append(p)
+    local.spawned.append(p)
     assert p.stdout.readline().strip() == "ready"
     p.send_signal(signal.SIGTERM)  # setpriv and env exec: this is the runtime's own PID
     out, err = p.communicate(timeout=30)
     assert (p.returncode, out.strip()) == (42, "got-term"), err
 
 
-def test_a_terminal_gets_a_pty_of_its_own_rootless(mc, host) -> None:
-    _local(mc, host)
-    argv = [*mc.as_user(), *host.runtime_command(), "--cgroup-parent", mc.parent, "/bin/sh", mc.target.rootfs]
-    code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"], owner=mc)
+def test_a_terminal_gets_a_pty_of_its_own_rootless(local, host) -> None:
+    argv = [*local.as_user(), *host.runtime_command(), "--cgroup-parent", local.parent, "/bin/sh", local.target.rootfs]
+    code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"], owner=local)
     assert code == 7 and "/dev/pts/0\r\n33 101\r\n0\r\n" in shown, shown
 
 

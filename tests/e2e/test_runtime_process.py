@@ -21,13 +21,6 @@ import pytest
 from minilab.hosts import LocalHost
 
 
-@pytest.fixture
-def local(host, mc):
-    if not isinstance(host, LocalHost):
-        pytest.skip("needs the runtime as a local process")
-    return mc
-
-
 def _spawn(mc, script: str, *options: str, **kwargs) -> subprocess.Popen:
     argv = [sys.executable, "-m", "mini_container", "--cgroup-parent", mc.parent, *options]
     argv += ["/bin/sh", mc.target.rootfs, "--", "-c", script]
