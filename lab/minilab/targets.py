@@ -36,10 +36,6 @@ class Target:
     user: int | None = None  # None: the runtime runs as root; else as this uid (rootless)
 
     @property
-    def emulated(self) -> bool:
-        return self.arch != builders.host_arch()
-
-    @property
     def id(self) -> str:
         return f"{self.arch}-{self.label}"
 

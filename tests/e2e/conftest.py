@@ -23,8 +23,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from minilab import builders, targets  # noqa: E402
-from minilab.hosts import CommandResult, Host, LocalHost, SshHost  # noqa: E402
+from minilab import binfmt, targets  # noqa: E402
+from minilab.hosts import CommandResult, Host, LocalHost, Process, SshHost  # noqa: E402
 from minilab.matrix import Record, render, split_nodeid  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "out"
@@ -45,9 +45,57 @@ def _columns() -> list[str]:
 _RECORDS: list[Record] = []  # filled on the controller: xdist replays worker reports through logreport
 
 
+_BINFMT_BEFORE: dict[str, dict[str, str]] = {}  # controller: entries changed for this run, to put back
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):  # the controller decides; workers inherit the env
-        _resolved()
+    if hasattr(config, "workerinput"):  # the controller decides; workers inherit the env
+        return
+    _resolved()
+    # The no_new_privs test needs setuid to work for emulated binaries too: the C flag, on the host
+    # under test, for this run only (F stays: the rootfs has no qemu in it).
+    if not _can_touch_host():
+        return
+    host = _make_host()
+    try:
+        for arch in {arch for arch, _, _ in _resolved() if host.emulates(arch)}:
+            before = binfmt.set_flags(host, binfmt.NAMES[arch], "FC")
+            if before is not None:
+                _BINFMT_BEFORE[arch] = before
+    finally:
+        _close(host)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _BINFMT_BEFORE:
+        return
+    host = _make_host()
+    try:
+        for arch, before in _BINFMT_BEFORE.items():
+            binfmt.restore(host, binfmt.NAMES[arch], before)
+        _BINFMT_BEFORE.clear()
+    finally:
+        _close(host)
+
+
+def _can_touch_host() -> bool:
+    return os.environ.get("MINILAB_BACKEND", "local") == "ssh" or os.geteuid() == 0
+
+
+def _make_host() -> Host:
+    """MINILAB_BACKEND=local (default) or ssh (MINILAB_SSH_CONFIG file, MINILAB_SSH_ALIAS host)."""
+    backend = os.environ.get("MINILAB_BACKEND", "local")
+    if backend == "ssh":
+        config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
+        return SshHost.from_ssh_config(config, os.environ.get("MINILAB_SSH_ALIAS", "minilab"))
+    if backend != "local":
+        raise pytest.UsageError(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
+    return LocalHost()
+
+
+def _close(host: Host) -> None:
+    if isinstance(host, SshHost):
+        host.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,7 +125,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
     legend = {}
     for (arch, kind, source), ident in zip(_resolved(), _ids(), strict=True):
         how = "real download, pinned sha256" if source == "download" else "offline build from Debian packages"
-        emulated = " (qemu-user)" if arch != builders.host_arch() else ""
+        emulated = f" (through qemu-user on a host that is not {arch})"
         legend[ident] = f"{kind} requested for {arch}; {how}{emulated}"
         legend[f"{ident}-rootless"] = f"the same, run as uid {ROOTLESS_UID} (rootless)"
     columns = [c for c in _columns() if any(r.target == c for r in _RECORDS)]
@@ -97,22 +145,13 @@ def _backend_title() -> str:
 
 @pytest.fixture(scope="session")
 def host() -> Host:
-    """MINILAB_BACKEND=local (default) or ssh (MINILAB_SSH_CONFIG file, MINILAB_SSH_ALIAS host)."""
-    backend = os.environ.get("MINILAB_BACKEND", "local")
-    if backend == "ssh":
-        config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
-        remote = SshHost.from_ssh_config(config, os.environ.get("MINILAB_SSH_ALIAS", "minilab"))
-        yield remote
-        remote.end_session()
-        remote.close()
-        return
-    if backend != "local":
-        pytest.fail(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
-    if os.geteuid() != 0:
+    """The host under test (_make_host); one connection per worker."""
+    if not _can_touch_host():
         pytest.skip("e2e scenarios need root and the real kernel")
-    local = LocalHost()
-    yield local
-    local.end_session()
+    made = _make_host()
+    yield made
+    made.end_session()
+    _close(made)
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +204,7 @@ class Runtime:
         self.host = host
         self.target = target
         self.parent = f"mc-test-{uuid.uuid4().hex[:12]}"
-        self.spawned: list = []  # processes a test started (subprocess.Popen): reaped in teardown
+        self.spawned: list[Process] = []  # processes a test started: killed and reaped in teardown
         self.rootless = target.user is not None
         # read from the host under test, not assumed: what that user may have there
         self.mapping = host.user_mapping(target.user) if self.rootless else None
@@ -182,6 +221,23 @@ class Runtime:
         if self.rootless:
             return self.host.mini_container_as(self.target.user, args, self.cgroup, timeout=timeout)
         return self.host.mini_container(args, timeout=timeout)
+
+    def start(self, script: str | None, *options: str, pty: tuple[int, int] | None = None,
+              redirect: str = "") -> Process:  # fmt: skip
+        """The runtime as a process of its own on the host under test (`Host.start`), running
+        `/bin/sh -c script` in the target (an interactive /bin/sh when script is None), as this
+        run's user in the rootless columns. `redirect`: shell redirections the runtime starts with
+        (`7</dev/null`: an inherited fd; `>FILE`: stdout not a terminal). Its PID is the runtime's:
+        every prefix execs."""
+        argv = [*(self.as_user() if self.rootless else []), *self.host.runtime_command(),
+                "--cgroup-parent", self.parent, *options, "/bin/sh", self.target.rootfs]  # fmt: skip
+        if script is not None:
+            argv += ["--", "-c", script]
+        if redirect:
+            argv = ["sh", "-c", f'exec "$@" {redirect}', "sh", *argv]
+        process = self.host.start(argv, pty=pty)
+        self.spawned.append(process)  # the mc fixture kills and reaps it, whatever the outcome
+        return process
 
     def as_user(self) -> list[str]:
         """The prefix that starts a command as this run's rootless user (in its delegated cgroup)."""
@@ -216,21 +272,11 @@ class Runtime:
 
 
 @pytest.fixture
-def local(host: Host, mc: Runtime) -> Runtime:
-    """`mc` for a test that drives the runtime as a process of its own (signals, the terminal)."""
-    if not isinstance(host, LocalHost):
-        pytest.skip("needs the runtime as a local process")
-    return mc
-
-
-@pytest.fixture
 def mc(host: Host, target: targets.Target) -> Runtime:
     runtime = Runtime(host, target)
     yield runtime
     for process in runtime.spawned:  # a failed test must not leave its runtime (and container) running
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+        process.kill()
     state = host.end_test(runtime.tmp, runtime.parent, target.rootfs, runtime.cgroup)
     assert state.leftovers == [], f"cgroups left behind: {state.leftovers}"
     assert state.mounts == runtime.mounts_before, "mounts left on the host"

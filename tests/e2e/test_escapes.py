@@ -3,12 +3,9 @@ attempt does work where nothing stops it, so these tests can fail (runc's and cr
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
-
-from minilab.hosts import LocalHost
 
 pytestmark = pytest.mark.rootless
 
@@ -38,15 +35,21 @@ def test_umount_and_remount_are_refused(mc) -> None:
     assert "ermission denied" in r.stdout or "not permitted" in r.stdout, r
 
 
+LISTENER = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)\n"
+    "print(s.getsockname()[1], flush=True); sys.stdin.read()\n"
+)
+
+
 @pytest.fixture
 def host_listener(host):
-    if not isinstance(host, LocalHost):
-        pytest.skip("the listener lives in this test process: local host only")
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield server.getsockname()[1]
-    server.close()
+    """A TCP listener on the loopback of the host under test (its own Python): its port."""
+    listener = host.start(["python3", "-c", LISTENER])
+    try:
+        yield int(listener.readline())
+    finally:
+        listener.kill()
 
 
 def test_net_none_cannot_reach_the_hosts_loopback(mc, host_listener) -> None:

@@ -8,11 +8,10 @@ may not touch on the host.
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import pytest
 
-from .test_runtime_process import _typed
+from .test_runtime_process import COLS, ROWS, typed
 
 pytestmark = pytest.mark.rootless(only=True)
 
@@ -95,22 +94,17 @@ def test_files_made_inside_belong_to_the_caller_outside(mc, host) -> None:
     assert owner == "1000:1000", owner  # ... the caller outside
 
 
-def test_sigterm_is_forwarded_rootless(local, host) -> None:
-    script = "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"
-    argv = [*local.as_user(), *host.runtime_command(), "--cgroup-parent", local.parent, "/bin/sh", local.target.rootfs,
-            "--", "-c", script]  # fmt: skip
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    local.spawned.append(p)
-    assert p.stdout.readline().strip() == "ready"
-    p.send_signal(signal.SIGTERM)  # setpriv and env exec: this is the runtime's own PID
-    out, err = p.communicate(timeout=30)
-    assert (p.returncode, out.strip()) == (42, "got-term"), err
+def test_sigterm_is_forwarded_rootless(mc) -> None:
+    p = mc.start("trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done")
+    assert p.readline() == "ready"
+    p.signal(signal.SIGTERM)  # setpriv and env exec: this is the runtime's own PID
+    r = p.wait(timeout=60)
+    assert (r.rc, r.stdout.split()) == (42, ["ready", "got-term"]), r
 
 
-def test_a_terminal_gets_a_pty_of_its_own_rootless(local, host) -> None:
-    argv = [*local.as_user(), *host.runtime_command(), "--cgroup-parent", local.parent, "/bin/sh", local.target.rootfs]
-    code, shown, _ = _typed(argv, [b"tty; stty size; id -u\n", b"exit 7\n"], owner=local)
-    assert code == 7 and "/dev/pts/0\r\n33 101\r\n0\r\n" in shown, shown
+def test_a_terminal_gets_a_pty_of_its_own_rootless(mc) -> None:
+    code, shown = typed(mc.start(None, pty=(ROWS, COLS)), [b"tty; stty size; id -u\n", b"exit 7\n"])
+    assert code == 7 and f"/dev/pts/0\r\n{ROWS} {COLS}\r\n0\r\n" in shown, shown
 
 
 def test_systemds_delegation_gives_a_user_limits(mc, host) -> None:

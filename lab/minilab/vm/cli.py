@@ -37,6 +37,9 @@ def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_arg
             "MINILAB_SSH_CONFIG": str(OUT / "vm-ssh-config"),
             "MINILAB_SSH_ALIAS": lab.settings.name,
             "MINILAB_RESOLVED_TARGETS": ",".join(f"{t.arch}:{t.kind}:{t.source}" for t in built),
+            # a software-emulated guest starts a run in about a second: a smaller soak (it reports its time)
+            "SOAK_RUNS": os.environ.get("SOAK_RUNS", "20"),
+            "SOAK_PARALLEL_RUNS": os.environ.get("SOAK_PARALLEL_RUNS", "5"),
         }
         junit_file = OUT / "junit-e2e-vm.xml"
         args = [str(REPO / "tests/e2e"), "-n", "2", "-q", *pytest_args]
