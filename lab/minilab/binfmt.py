@@ -42,13 +42,26 @@ def status(arch: str) -> str:
 
 
 def ensure(arch: str) -> str:
-    """Make arch binaries runnable here; idempotent. Returns what it did, for the log."""
+    """Make arch binaries runnable here; idempotent, and safe when several processes (xdist workers)
+    ask at once: one at a time, each re-reading what the one before it did. Returns what it did."""
     if arch not in CONF:
         raise BinfmtError(f"no binfmt recipe for {arch!r} (known: {', '.join(CONF)})")
+    if status(arch) == "ready":
+        return f"{NAMES[arch]} already registered with the F flag"
+    if os.geteuid() != 0:
+        raise BinfmtError(f"{NAMES[arch]} is not registered with the F flag, and registering it needs root")
+    import fcntl
+
+    from .cache import cache_dir
+
+    with open(cache_dir() / "binfmt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _register(arch)
+
+
+def _register(arch: str) -> str:
     if not _mounted():
-        if os.geteuid() != 0:
-            raise BinfmtError("binfmt_misc is not mounted and mounting it needs root")
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True, capture_output=True)
     current = status(arch)
     if current == "ready":
         return f"{NAMES[arch]} already registered with the F flag"

@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
     host = _make_host()
     try:
         for arch in {arch for arch, _, _ in _resolved() if host.emulates(arch)}:
+            if isinstance(host, LocalHost):  # a lab guest was provisioned with it; here, once, before the workers
+                binfmt.ensure(arch)
             before = binfmt.set_flags(host, binfmt.NAMES[arch], "FC")
             if before is not None:
                 _BINFMT_BEFORE[arch] = before
