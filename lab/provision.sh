@@ -6,6 +6,8 @@
 # STAGE_DIR (uploaded by Vagrant or the lab driver) holds:
 #   runtime/mini_container/       the runtime package, installed to /opt/mini-container
 #   rootfs/<arch>-<label>.tar     root filesystems, unpacked under /srv/minilab/rootfs/<arch>-<label>
+#   rootfs/<arch>-<label>.key     (optional) the tarball's content key: a guest that has unpacked that
+#                                 key skips it (the lab driver then uploads no tarball at all)
 # Packages (python3, qemu-user-static) are installed only when missing: the offline box has them.
 set -euo pipefail
 
@@ -87,15 +89,22 @@ fi
 
 # 4. the root filesystems -------------------------------------------------------------------
 mkdir -p "$ROOTFS_DIR"
-for tarball in "$STAGE"/rootfs/*.tar; do
-  [ -e "$tarball" ] || continue
-  name=$(basename "$tarball" .tar)
-  sum=$(sha256sum "$tarball" | cut -d' ' -f1)
-  if [ "$(cat "$ROOTFS_DIR/.$name.sha256" 2>/dev/null)" != "$sum" ]; then
+for staged in "$STAGE"/rootfs/*.tar "$STAGE"/rootfs/*.key; do
+  [ -e "$staged" ] || continue
+  name=$(basename "${staged%.*}")
+  tarball="$STAGE/rootfs/$name.tar"
+  if [ "${staged##*.}" = tar ] && [ -e "$STAGE/rootfs/$name.key" ]; then continue; fi  # handled by its key
+  if [ -e "$STAGE/rootfs/$name.key" ]; then
+    sum=$(cat "$STAGE/rootfs/$name.key")
+  else
+    sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+  fi
+  if [ "$(cat "$ROOTFS_DIR/.$name.key" 2>/dev/null)" != "$sum" ]; then
+    [ -e "$tarball" ] || { echo "provision: $name: the guest lacks content $sum and no tarball was staged" >&2; exit 1; }
     rm -rf "$ROOTFS_DIR/.$name.new" && mkdir "$ROOTFS_DIR/.$name.new"
     tar -xf "$tarball" --numeric-owner -C "$ROOTFS_DIR/.$name.new"
     rm -rf "${ROOTFS_DIR:?}/$name" && mv "$ROOTFS_DIR/.$name.new" "$ROOTFS_DIR/$name"
-    echo "$sum" > "$ROOTFS_DIR/.$name.sha256"
+    echo "$sum" > "$ROOTFS_DIR/.$name.key"
     changes+=("unpacked $name")
   fi
 done

@@ -414,6 +414,7 @@ class SshHost(Host):
         self.hostname, self.port, self.user, self.key_file = hostname, port, user, key_file
         self.name = label
         self._client = None
+        self.ssh_config_text = ""  # the `vagrant ssh-config` it came from, when it did
 
     @classmethod
     def from_ssh_config(cls, text: str, alias: str, label: str = "vagrant") -> SshHost:
@@ -421,7 +422,9 @@ class SshHost(Host):
 
         cfg = paramiko.SSHConfig.from_text(text).lookup(alias)
         keys = cfg.get("identityfile") or [None]
-        return cls(cfg["hostname"], int(cfg.get("port", 22)), cfg.get("user", "vagrant"), keys[0], label)
+        host = cls(cfg["hostname"], int(cfg.get("port", 22)), cfg.get("user", "vagrant"), keys[0], label)
+        host.ssh_config_text = text
+        return host
 
     def _connect(self):  # noqa: ANN202
         if self._client is None:
@@ -476,6 +479,15 @@ class SshHost(Host):
 
     def start(self, argv: list[str], pty: tuple[int, int] | None = None) -> Process:
         return SshProcess(self, argv, pty)
+
+    def send_files(self, files: list[tuple[Path, str]]) -> None:
+        """Upload (local file, remote path) pairs over one SFTP session, as the login user."""
+        sftp = self._connect().open_sftp()
+        try:
+            for local, remote in files:
+                sftp.put(str(local), remote)
+        finally:
+            sftp.close()
 
     def runtime_command(self) -> list[str]:
         return ["mini-container"]

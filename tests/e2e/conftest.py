@@ -1,11 +1,16 @@
-"""Scenario fixtures: a host (backend), the targets (arch x rootfs) it offers, and a runtime runner
-that gives every test its own cgroup parent and checks that nothing is left behind afterwards.
+"""Scenario fixtures: the hosts under test (backends), the targets (arch x rootfs) each offers, and a
+runtime runner that gives every test its own cgroup parent and checks that nothing is left behind.
+
+MINILAB_BACKEND=local (this machine, the default) or ssh: MINILAB_SSH_HOSTS names the hosts (aliases
+in the MINILAB_SSH_CONFIG file; the lab driver writes both for its guests). Every test runs on every
+host, once per target: the columns are `<host>-<arch>-<label>[-rootless]`, and on several hosts each
+test goes to an xdist group of its host (`--dist loadgroup`), so a worker keeps to one host.
 
 MINILAB_TARGETS picks targets, e.g. "amd64:alpine,arm64:ubuntu" (default: this host's arch, alpine);
 MINILAB_ROOTFS_SOURCE=auto|download|offline picks where root filesystems come from.
 
 Modules marked `rootless` run once more per target as an ordinary user (uid 1000 of the host under
-test): the `<target>-rootless` columns. What such a user may have (a cgroup subtree delegated to them,
+test): the `-rootless` columns. What such a user may have (a cgroup subtree delegated to them,
 subordinate ids) is read from the host under test, and the tests expect the runtime's clear refusal
 where the host gives none.
 """
@@ -25,74 +30,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
 from minilab import binfmt, targets  # noqa: E402
 from minilab.hosts import CommandResult, Host, LocalHost, Process, SshHost  # noqa: E402
-from minilab.matrix import Record, render, split_nodeid  # noqa: E402
+from minilab.matrix import Column, Record, render, render_html, split_nodeid  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "out"
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}  # uname -m of a host that runs arch natively
+WORKERS_PER_HOST = int(os.environ.get("MINILAB_WORKERS_PER_HOST", "2"))
 
 
 def _resolved() -> list[tuple[str, str, str]]:
     return targets.resolve()
 
 
-def _ids() -> list[str]:
+def _backend() -> str:
+    backend = os.environ.get("MINILAB_BACKEND", "local")
+    if backend not in ("local", "ssh"):
+        raise pytest.UsageError(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
+    return backend
+
+
+def _host_names() -> list[str]:
+    if _backend() == "local":
+        return [LocalHost.name]
+    names = os.environ.get("MINILAB_SSH_HOSTS") or os.environ.get("MINILAB_SSH_ALIAS", "minilab")
+    return [n.strip() for n in names.split(",") if n.strip()]
+
+
+def _target_ids() -> list[str]:
     return [f"{arch}-{targets.label_for(kind, arch, source)}" for arch, kind, source in _resolved()]
 
 
 def _columns() -> list[str]:
-    return [*_ids(), *(f"{i}-rootless" for i in _ids())]
+    per_host = [*_target_ids(), *(f"{i}-rootless" for i in _target_ids())]
+    return [f"{h}-{c}" for h in _host_names() for c in per_host]
 
 
 _RECORDS: list[Record] = []  # filled on the controller: xdist replays worker reports through logreport
-
-
-_BINFMT_BEFORE: dict[str, dict[str, str]] = {}  # controller: entries changed for this run, to put back
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):  # the controller decides; workers inherit the env
-        return
-    _resolved()
-    # The no_new_privs test needs setuid to work for emulated binaries too: the C flag, on the host
-    # under test, for this run only (F stays: the rootfs has no qemu in it).
-    if not _can_touch_host():
-        return
-    host = _make_host()
-    try:
-        for arch in {arch for arch, _, _ in _resolved() if host.emulates(arch)}:
-            if isinstance(host, LocalHost):  # a lab guest was provisioned with it; here, once, before the workers
-                binfmt.ensure(arch)
-            before = binfmt.set_flags(host, binfmt.NAMES[arch], "FC")
-            if before is not None:
-                _BINFMT_BEFORE[arch] = before
-    finally:
-        _close(host)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not _BINFMT_BEFORE:
-        return
-    host = _make_host()
-    try:
-        for arch, before in _BINFMT_BEFORE.items():
-            binfmt.restore(host, binfmt.NAMES[arch], before)
-        _BINFMT_BEFORE.clear()
-    finally:
-        _close(host)
+_BINFMT_BEFORE: dict[tuple[str, str], dict[str, str]] = {}  # controller: entries changed for this run
+_FACTS: dict[str, dict[str, str]] = {}  # controller: each host's cgroup version, kernel, distribution
 
 
 def _can_touch_host() -> bool:
-    return os.environ.get("MINILAB_BACKEND", "local") == "ssh" or os.geteuid() == 0
+    return _backend() == "ssh" or os.geteuid() == 0
 
 
-def _make_host() -> Host:
-    """MINILAB_BACKEND=local (default) or ssh (MINILAB_SSH_CONFIG file, MINILAB_SSH_ALIAS host)."""
-    backend = os.environ.get("MINILAB_BACKEND", "local")
-    if backend == "ssh":
-        config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
-        return SshHost.from_ssh_config(config, os.environ.get("MINILAB_SSH_ALIAS", "minilab"))
-    if backend != "local":
-        raise pytest.UsageError(f"MINILAB_BACKEND={backend!r}: expected local or ssh")
-    return LocalHost()
+def _make_host(name: str) -> Host:
+    if _backend() == "local":
+        return LocalHost()
+    config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
+    return SshHost.from_ssh_config(config, name, label=name)
 
 
 def _close(host: Host) -> None:
@@ -100,15 +85,62 @@ def _close(host: Host) -> None:
         host.close()
 
 
+FACTS_SCRIPT = '. /etc/os-release; echo "$PRETTY_NAME"; uname -r; uname -m'
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # the controller decides; workers inherit the env
+        return
+    _resolved()
+    if not _can_touch_host():
+        return
+    for name in _host_names():
+        host = _make_host(name)
+        try:
+            distro, kernel, machine = (host.run(["sh", "-c", FACTS_SCRIPT]).stdout.splitlines() + ["?"] * 3)[:3]
+            _FACTS[name] = {"cgroup": host.cgroup_version(), "kernel": kernel, "distro": distro, "machine": machine}
+            # The no_new_privs test needs setuid to work for emulated binaries too: the C flag, on the
+            # host under test, for this run only (F stays: the rootfs has no qemu in it).
+            for arch in {arch for arch, _, _ in _resolved() if host.emulates(arch)}:
+                if isinstance(host, LocalHost):  # a lab guest was provisioned with it; here, once, before the workers
+                    binfmt.ensure(arch)
+                before = binfmt.set_flags(host, binfmt.NAMES[arch], "FC")
+                if before is not None:
+                    _BINFMT_BEFORE[(name, arch)] = before
+        finally:
+            _close(host)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    for (name, arch), before in list(_BINFMT_BEFORE.items()):
+        host = _make_host(name)
+        try:
+            binfmt.restore(host, binfmt.NAMES[arch], before)
+            del _BINFMT_BEFORE[(name, arch)]
+        finally:
+            _close(host)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
-        params, ids = [(*t, None) for t in _resolved()], _ids()
         marker = metafunc.definition.get_closest_marker("rootless")
-        if marker:
-            as_user = [(*t, ROOTLESS_UID) for t in _resolved()], [f"{i}-rootless" for i in _ids()]
-            only = marker.kwargs.get("only", False)
-            params, ids = as_user if only else (params + as_user[0], ids + as_user[1])
-        metafunc.parametrize("target", params, indirect=True, ids=ids)
+        users: list[int | None] = [None, ROOTLESS_UID] if marker else [None]
+        if marker and marker.kwargs.get("only", False):
+            users = [ROOTLESS_UID]
+        params = []
+        for host_name in _host_names():
+            for user in users:
+                for i, (spec, ident) in enumerate(zip(_resolved(), _target_ids(), strict=True)):
+                    suffix = "-rootless" if user is not None else ""
+                    group = pytest.mark.xdist_group(f"{host_name}-{i % WORKERS_PER_HOST}")
+                    params.append(pytest.param((host_name, *spec, user), id=f"{host_name}-{ident}{suffix}",
+                                               marks=group))  # fmt: skip
+        metafunc.parametrize("target", params, indirect=True)
+    if "each_host" in metafunc.fixturenames:  # a test of the host itself, once per host
+        metafunc.parametrize("each_host", _host_names(), indirect=True,
+                             ids=_host_names())  # fmt: skip
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -118,64 +150,103 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         if parsed:
             outcome = "error" if report.when == "teardown" else report.outcome
             reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
-            _RECORDS.append(Record(*parsed, outcome, report.duration, reason))
+            text = report.longreprtext if report.failed else ""
+            _RECORDS.append(Record(*parsed, outcome, report.duration, reason, text, report.start, report.stop))
+
+
+def _column_info() -> list[Column]:
+    """Every column of the run, with what it is: the host's facts and the target's provenance."""
+    columns = []
+    for host_name in _host_names():
+        facts = _FACTS.get(host_name, {})
+        about = f"{facts.get('distro', '?')}, Linux {facts.get('kernel', '?')}, {facts.get('machine', '?')}"
+        for (arch, kind, source), ident in zip(_resolved(), _target_ids(), strict=True):
+            how = "real download, pinned sha256" if source == "download" else "offline build from Debian packages"
+            emulated = " through qemu-user" if facts.get("machine") != MACHINE.get(arch) else ""
+            for suffix, who in (("", "as root"), ("-rootless", f"as uid {ROOTLESS_UID} (rootless)")):
+                what = f"{host_name} ({about}): {kind} requested for {arch}; {how}{emulated}; {who}"
+                columns.append(Column(f"{host_name}-{ident}{suffix}", host_name, facts.get("cgroup", "?"),
+                                      ident + suffix, what))  # fmt: skip
+    return columns
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # noqa: ANN001
     if not _RECORDS:
         return
-    legend = {}
-    for (arch, kind, source), ident in zip(_resolved(), _ids(), strict=True):
-        how = "real download, pinned sha256" if source == "download" else "offline build from Debian packages"
-        emulated = f" (through qemu-user on a host that is not {arch})"
-        legend[ident] = f"{kind} requested for {arch}; {how}{emulated}"
-        legend[f"{ident}-rootless"] = f"the same, run as uid {ROOTLESS_UID} (rootless)"
-    columns = [c for c in _columns() if any(r.target == c for r in _RECORDS)]
-    text = render(_RECORDS, columns, legend)
+    columns = [c for c in _column_info() if any(r.target == c.key for r in _RECORDS)]
+    title = os.environ.get("MINILAB_MATRIX_TITLE") or _backend_title()
+    times = json.loads(os.environ.get("MINILAB_HOST_TIMES", "{}"))  # the lab driver's boot/provision times
+    text = render(_RECORDS, columns, times)
     OUT.mkdir(exist_ok=True)
-    where = os.environ.get("MINILAB_MATRIX_TITLE") or _backend_title()
-    (OUT / "matrix.md").write_text(f"# e2e matrix ({where})\n\n{text}")
-    terminalreporter.write_sep("=", "scenario matrix (also in out/matrix.md)")
+    (OUT / "matrix.md").write_text(f"# e2e matrix ({title})\n\n{text}")
+    (OUT / "matrix.html").write_text(render_html(_RECORDS, columns, f"e2e matrix ({title})", times))
+    terminalreporter.write_sep("=", "scenario matrix (also in out/matrix.md and out/matrix.html)")
     terminalreporter.write(text)
 
 
 def _backend_title() -> str:
-    if os.environ.get("MINILAB_BACKEND", "local") == "ssh":
-        return f"ssh host {os.environ.get('MINILAB_SSH_ALIAS', 'minilab')}"
+    if _backend() == "ssh":
+        return f"ssh hosts {', '.join(_host_names())}"
     return f"{LocalHost.name} host"
 
 
 @pytest.fixture(scope="session")
-def host() -> Host:
-    """The host under test (_make_host); one connection per worker."""
+def _hosts() -> dict[str, Host]:
+    """This worker's connection to each host it tests, made on first use."""
     if not _can_touch_host():
         pytest.skip("e2e scenarios need root and the real kernel")
-    made = _make_host()
+    made: dict[str, Host] = {}
     yield made
-    made.end_session()
-    _close(made)
+    for h in made.values():
+        h.end_session()
+        _close(h)
+
+
+def _get_host(hosts: dict[str, Host], name: str) -> Host:
+    if name not in hosts:
+        hosts[name] = _make_host(name)
+    return hosts[name]
+
+
+@pytest.fixture
+def host(request: pytest.FixtureRequest, _hosts: dict[str, Host]) -> Host:
+    """The host the current test runs on: the first element of its target (or each_host) parameter."""
+    params = getattr(request.node, "callspec", None)
+    params = params.params if params else {}
+    if "target" in params:
+        name = params["target"][0]
+    elif "each_host" in params:
+        name = params["each_host"]
+    else:
+        name = _host_names()[0]
+    return _get_host(_hosts, name)
+
+
+@pytest.fixture
+def each_host(request: pytest.FixtureRequest, _hosts: dict[str, Host]) -> Host:
+    return _get_host(_hosts, request.param)
 
 
 @pytest.fixture(scope="session")
-def _targets_built() -> dict[tuple[str, str, str], targets.Target]:
+def _targets_built() -> dict[tuple[str, ...], targets.Target]:
     return {}
 
 
 @pytest.fixture(scope="session")
-def _user_views(host: Host) -> dict[str, str]:
+def _user_views(_hosts: dict[str, Host]) -> dict[tuple[str, str], str]:
     """Per worker: binds of target root filesystems where an ordinary user can reach them."""
-    views: dict[str, str] = {}
+    views: dict[tuple[str, str], str] = {}
     yield views
-    for view in views.values():
-        host.run(["sh", "-c", f"umount {view} && rmdir {view}"])
+    for (host_name, _), view in views.items():
+        _hosts[host_name].run(["sh", "-c", f"umount {view} && rmdir {view}"])
 
 
 @pytest.fixture
 def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict, _user_views: dict) -> targets.Target:
-    *key, user = request.param
-    key = tuple(key)
+    host_name, *key, user = request.param
+    key = (host_name, *key)
     if key not in _targets_built:
-        arch, kind, source = key
+        _, arch, kind, source = key
         if isinstance(host, LocalHost):
             built = targets.materialize(kind, arch, source)
         else:  # the lab driver staged and provisioned it on that host already
@@ -185,14 +256,14 @@ def target(request: pytest.FixtureRequest, host: Host, _targets_built: dict, _us
     built = _targets_built[key]
     if user is None:
         return built
-    if built.id not in _user_views:
+    if (host_name, built.id) not in _user_views:
         # The cache (root's home) is out of an ordinary user's reach: the same tree, bound under
         # /tmp. It stays root's, as a rootfs root unpacked: inside, its files belong to nobody.
         view = f"/tmp/minilab-rootless-{os.getpid()}-{built.id}"
         bound = host.run(["sh", "-c", f"mkdir -p {view} && mount --bind {built.rootfs} {view}"])
         assert bound.rc == 0, bound
-        _user_views[built.id] = view
-    return dataclasses.replace(built, rootfs=_user_views[built.id], user=user)
+        _user_views[(host_name, built.id)] = view
+    return dataclasses.replace(built, rootfs=_user_views[(host_name, built.id)], user=user)
 
 
 ROOTLESS_UID = 1000

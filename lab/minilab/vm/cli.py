@@ -8,9 +8,11 @@ python -m minilab.vm ssh-config | status | destroy | sweep | down
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import time
 
 from .. import box as boxes
 from .. import junit
@@ -20,46 +22,68 @@ from .lifecycle import Lab
 from .settings import LAB_DIR, OUT, REPO, LabError, Settings, say
 from .staging import stage
 
+WORKERS_PER_GUEST = 2  # the guests have 2 CPUs; the tests mostly wait on them
+
 
 def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_args: list[str]) -> int:
-    """Up (or reuse), run tests/e2e through the ssh backend, then apply the destroy policy."""
+    """Up (or reuse) every guest, run tests/e2e on all of them in one pytest run through the ssh
+    backend (one xdist group per guest and worker slot), then apply the destroy policy per guest."""
     if policy not in ("never", "passing", "always"):
         raise LabError(f"destroy policy {policy!r}: expected never, passing or always")
     rc = 1
     interrupted = False
+    outcome: dict[str, bool] = {}  # guest -> all its tests passed
     try:
         built = stage(lab.settings, specs)
-        lab.up().close()
+        ups = lab.up()
+        names = [u.guest.name for u in ups]
+        times = {u.guest.name: {"boot": u.boot_seconds, "provision": u.provision_seconds} for u in ups}
+        for u in ups:
+            u.host.close()
         env = {
             **os.environ,
-            "MINILAB_MATRIX_TITLE": f"VM {lab.settings.name}: {lab.guest}",
+            "MINILAB_MATRIX_TITLE": f"VM guests {', '.join(names)}",
             "MINILAB_BACKEND": "ssh",
             "MINILAB_SSH_CONFIG": str(OUT / "vm-ssh-config"),
-            "MINILAB_SSH_ALIAS": lab.settings.name,
+            "MINILAB_SSH_HOSTS": ",".join(names),
+            "MINILAB_HOST_TIMES": json.dumps(times),
             "MINILAB_RESOLVED_TARGETS": ",".join(f"{t.arch}:{t.kind}:{t.source}" for t in built),
             # a software-emulated guest starts a run in about a second: a smaller soak (it reports its time)
             "SOAK_RUNS": os.environ.get("SOAK_RUNS", "20"),
             "SOAK_PARALLEL_RUNS": os.environ.get("SOAK_PARALLEL_RUNS", "5"),
         }
         junit_file = OUT / "junit-e2e-vm.xml"
-        args = [str(REPO / "tests/e2e"), "-n", "2", "-q", *pytest_args]
-        say(f"running the scenarios in the VM: pytest {' '.join(args)}")
+        workers = WORKERS_PER_GUEST * len(names)
+        args = [str(REPO / "tests/e2e"), "-n", str(workers), "--dist", "loadgroup", "-q", *pytest_args]
+        say(f"running the scenarios on {', '.join(names)}: pytest {' '.join(args)}")
+        started = time.monotonic()
         rc = junit.run_checked(args, junit_file, env=env, cwd=str(REPO))
-        if (OUT / "matrix.md").exists():
-            (OUT / "matrix.md").replace(OUT / "matrix-e2e-vm.md")
+        say(f"scenarios done in {time.monotonic() - started:.0f}s (rc {rc})")
+        for name, counts in junit.split_by_host(junit_file, names, OUT).items():
+            outcome[name] = rc == 0 or counts["failures"] + counts["errors"] == 0
+            say(f"{name}: {counts['tests']} tests, {counts['failures']} failed, {counts['errors']} errors, "
+                f"{counts['skipped']} skipped (out/junit-e2e-{name}.xml)")  # fmt: skip
+        for suffix in ("md", "html"):
+            if (OUT / f"matrix.{suffix}").exists():
+                (OUT / f"matrix.{suffix}").replace(OUT / f"matrix-e2e-vm.{suffix}")
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted")
     finally:
-        destroy = policy == "always" or (policy == "passing" and rc == 0) or (interrupted and policy != "never")
-        if destroy:
-            say(f"destroy policy {policy!r}: destroying the VM")
-            lab.destroy()
+        doomed = [g for g in lab.settings.guests
+                  if policy == "always" or (policy == "passing" and outcome.get(g.name)) or
+                  (interrupted and policy != "never")]  # fmt: skip
+        kept = [g.name for g in lab.settings.guests if g not in doomed]
+        if doomed:
+            say(f"destroy policy {policy!r}: destroying {', '.join(g.name for g in doomed)}")
+            lab.destroy(doomed)
+        if kept:
+            say(f"destroy policy {policy!r}: keeping {', '.join(kept)} (cd {LAB_DIR} && vagrant ssh {kept[0]}; "
+                "`python -m minilab.vm down`)")  # fmt: skip
+            lab.daemons.save()
+        else:
             lab.daemons.load()
             lab.daemons.stop()
-        else:
-            say(f"destroy policy {policy!r}: keeping the VM (cd {LAB_DIR} && vagrant ssh; `python -m minilab.vm down`)")
-            lab.daemons.save()
     return 130 if interrupted else rc
 
 
@@ -89,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "up":
             stage(lab.settings, parse_specs(args.targets))
             try:
-                lab.up().close()
+                for u in lab.up():
+                    u.host.close()
             finally:  # even a failed up may have started daemons: `down` must find them
                 lab.daemons.save()
-            say(f"ready: cd {LAB_DIR} && vagrant ssh")
+            say(f"ready: cd {LAB_DIR} && vagrant ssh {lab.settings.guests[0].name}")
         elif args.action == "e2e":
             return run_e2e(lab, parse_specs(args.targets), args.destroy, args.pytest_args)
         elif args.action == "ssh-config":
@@ -108,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lab.daemons.save()
         elif args.action == "sweep":
-            sweep(lab.settings.name)
+            for guest in lab.saved_guests():
+                sweep(guest.name)
     except (LabError, boxes.BoxError) as e:
         print(f"lab: {e}", file=sys.stderr)
         return 1

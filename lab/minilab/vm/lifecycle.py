@@ -1,4 +1,5 @@
-"""The Vagrant lifecycle through python-vagrant: up (or reuse), provision, destroy."""
+"""The Vagrant lifecycle through python-vagrant: up (or reuse) every guest in parallel, provision
+each over ssh, destroy them one by one."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 
 from .. import box as boxes
 from ..hosts import SshHost
 from .libvirt import LibvirtDaemons, sweep
-from .settings import LAB_DIR, OUT, SETTINGS_FILE, LabError, Settings, say
+from .settings import LAB_DIR, OUT, SETTINGS_FILE, Guest, LabError, Settings, say
+from .staging import upload
 
 
 def _not_ready_retry(fn, what: str, attempts: int = 20, delay: float = 3.0):  # noqa: ANN001, ANN202
@@ -29,67 +32,119 @@ def _not_ready_retry(fn, what: str, attempts: int = 20, delay: float = 3.0):  # 
     return None
 
 
+@dataclass
+class Up:
+    """One guest, up and provisioned."""
+
+    guest: Guest
+    host: SshHost
+    headline: str  # the guest's motd headline: "mini-container lab VM (x86_64, cgroup v2)"
+    boot_seconds: float  # 0 when a running guest was reused
+    provision_seconds: float
+
+
 class Lab:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         OUT.mkdir(exist_ok=True)
-        self.log = OUT / "vagrant.log"
         self.daemons = LibvirtDaemons()
-        self.guest = ""  # the guest's motd headline, once up() has provisioned it
+        self.boxes: dict[str, str] = {}  # guest name -> box name ("" = the Vagrantfile's default)
 
-    def _box_name(self) -> str:
-        if self.settings.box != "offline":
-            return self.settings.box
-        say("building (or reusing) the offline Debian box")
-        name = boxes.box_name(self.settings.cgroup)
-        boxes.add(boxes.build(self.settings.cgroup), name)
+    def log(self, guest: Guest) -> str:
+        return str(OUT / f"vagrant-{guest.name}.log")
+
+    def _box_name(self, guest: Guest) -> str:
+        if guest.box != "offline":
+            return guest.box
+        name = boxes.box_name(guest.cgroup)
+        say(f"{guest.name}: building (or reusing) the offline Debian box {name}")
+        boxes.add(boxes.build(guest.cgroup), name)
         return name
 
-    def _vagrant(self, box_name: str):  # noqa: ANN202
+    def _vagrant(self, guest: Guest):  # noqa: ANN202
         import vagrant
 
-        env = {**os.environ, **self.settings.vagrant_env(box_name)}
-        log = vagrant.make_file_cm(str(self.log))
-        return vagrant.Vagrant(root=str(LAB_DIR), env=env, out_cm=log, err_cm=log, quiet_stdout=False,
+        log = vagrant.make_file_cm(self.log(guest))
+        return vagrant.Vagrant(root=str(LAB_DIR), env=dict(os.environ), out_cm=log, err_cm=log, quiet_stdout=False,
                                quiet_stderr=False)  # fmt: skip
 
-    def save_settings(self, box_name: str) -> None:
-        SETTINGS_FILE.write_text(json.dumps({**asdict(self.settings), "box": box_name}, indent=2) + "\n")
+    def save_settings(self) -> None:
+        SETTINGS_FILE.write_text(json.dumps(self.settings.for_vagrantfile(self.boxes), indent=2) + "\n")
 
-    def up(self) -> SshHost:
+    def ssh_config_file(self) -> str:
+        return str(OUT / "vm-ssh-config")
+
+    def up(self) -> list[Up]:
+        """Boot (or reuse) every guest at once, then provision each; → one Up per guest, in order."""
         if shutil.which("vagrant") is None:
             raise LabError("vagrant is not installed: apt-get install vagrant vagrant-libvirt libvirt-daemon-system")
         libvirt = self.settings.provider == "libvirt"
         if libvirt:
             self.daemons.start()
         if libvirt and not SETTINGS_FILE.exists():  # no VM is meant to exist: anything of ours is a leftover
-            sweep(self.settings.name)
-        box_name = self._box_name()
-        self.save_settings(box_name)
-        v = self._vagrant(box_name)
-        status = {s.name: s.state for s in v.status()}.get(self.settings.name)
+            for guest in self.settings.guests:
+                sweep(guest.name)
+        for guest in self.settings.guests:  # one at a time: `vagrant box add` of a shared box must not race
+            self.boxes[guest.name] = self._box_name(guest)
+        self.save_settings()
+        results: dict[str, Up | BaseException] = {}
+
+        def bring_up(guest: Guest) -> None:
+            try:
+                results[guest.name] = self._up_one(guest)
+            except BaseException as e:  # noqa: BLE001 - reported below, in the caller's thread
+                results[guest.name] = e
+
+        threads = [threading.Thread(target=bring_up, args=(g,), name=g.name) for g in self.settings.guests]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        failed = {name: r for name, r in results.items() if isinstance(r, BaseException)}
+        if failed:
+            name, error = next(iter(failed.items()))
+            if isinstance(error, LabError):
+                raise LabError(f"{name}: {error}")
+            raise error
+        ups = [results[g.name] for g in self.settings.guests]
+        configs = [u.host.ssh_config_text for u in ups]  # type: ignore[union-attr]
+        (OUT / "vm-ssh-config").write_text("\n".join(configs))
+        return ups  # type: ignore[return-value]
+
+    def _up_one(self, guest: Guest) -> Up:
+        v = self._vagrant(guest)
+        status = {s.name: s.state for s in v.status()}.get(guest.name)
         started = time.monotonic()
+        boot = 0.0
         try:
             if status == "running":
-                say(f"reusing the running VM {self.settings.name}")
+                say(f"{guest.name}: reusing the running VM")
             else:
-                say(f"booting {self.settings.name} from {box_name or 'the default box'} "
-                    f"({self.settings.driver}, {self.settings.net} network); log: {self.log}")  # fmt: skip
-                v.up(provider=self.settings.provider, provision=False)
-                say(f"booted in {time.monotonic() - started:.0f}s")
-            config = _not_ready_retry(lambda: v.ssh_config(vm_name=self.settings.name), "ssh-config")
-            (OUT / "vm-ssh-config").write_text(config)
-            host = SshHost.from_ssh_config(config, self.settings.name)
+                say(f"{guest.name}: booting from {self.boxes[guest.name] or 'the default box'} "
+                    f"({self.settings.driver}, {self.settings.net} network); log: {self.log(guest)}")  # fmt: skip
+                v.up(vm_name=guest.name, provider=self.settings.provider, provision=False)
+                boot = time.monotonic() - started
+                say(f"{guest.name}: booted in {boot:.0f}s")
+            config = _not_ready_retry(lambda: v.ssh_config(vm_name=guest.name), f"{guest.name}: ssh-config")
+            host = SshHost.from_ssh_config(config, guest.name, label=guest.name)
+            host.ssh_config_text = config
             self._wait_for_ssh(host)
-            say("provisioning (lab/provision.sh)")
-            _not_ready_retry(v.provision, "provision")
         except subprocess.CalledProcessError as e:
             raise LabError(
-                f"vagrant failed ({e.returncode}): see {self.log} and the guest console in {self.settings.serial_log}"
+                f"vagrant failed ({e.returncode}): see {self.log(guest)} and the guest console in "
+                f"{self.settings.serial_log(guest)}"
             ) from None
-        self.guest = host.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()  # "... (x86_64, cgroup v2)"
-        say(f"provisioned: {self.guest}")
-        return host
+        started = time.monotonic()
+        report = upload(host, self.settings)
+        say(f"{guest.name}: provisioning (lab/provision.sh): {report}")
+        r = host.run(["bash", "/tmp/minilab-provision.sh", "/tmp/minilab-stage"], timeout=1800)
+        if r.rc != 0:
+            raise LabError(f"provision.sh failed ({r.rc}): {(r.stdout + r.stderr).strip()[-800:]}")
+        provisioned = time.monotonic() - started
+        headline = host.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()
+        changes = [line.removeprefix("provision: ") for line in r.stdout.splitlines() if line.startswith("provision:")]
+        say(f"{guest.name}: provisioned in {provisioned:.0f}s: {headline} ({'; '.join(changes)})")
+        return Up(guest, host, headline, boot, provisioned)
 
     @staticmethod
     def _wait_for_ssh(host: SshHost, attempts: int = 60) -> None:
@@ -103,13 +158,30 @@ class Lab:
                     raise LabError(f"ssh to {host.hostname}:{host.port} never answered") from None
                 time.sleep(2)
 
-    def destroy(self) -> None:
-        settings = json.loads(SETTINGS_FILE.read_text()) if SETTINGS_FILE.exists() else {}
-        v = self._vagrant(settings.get("box", ""))
-        try:
-            v.destroy()
-        except subprocess.CalledProcessError:
-            say(f"vagrant destroy failed (see {self.log}); sweeping with virsh")
-        if self.settings.provider == "libvirt":
-            sweep(settings.get("name", self.settings.name))
-        SETTINGS_FILE.unlink(missing_ok=True)
+    def saved_guests(self) -> list[Guest]:
+        """The guests the settings file names (what an earlier `up` made), else this run's."""
+        if not SETTINGS_FILE.exists():
+            return list(self.settings.guests)
+        saved = json.loads(SETTINGS_FILE.read_text()).get("guests", [])
+        known = {g.name: g for g in self.settings.guests}
+        return [known.get(m["name"]) or Guest(m["name"], m.get("box", ""), m.get("cgroup", "v2"), 0) for m in saved]
+
+    def destroy(self, guests: list[Guest] | None = None) -> None:
+        """Destroy these guests (default: every guest the settings file names); the settings file
+        goes once no guest of it is left."""
+        doomed = self.saved_guests() if guests is None else guests
+        for guest in doomed:
+            try:
+                self._vagrant(guest).destroy(vm_name=guest.name)
+            except subprocess.CalledProcessError:
+                say(f"{guest.name}: vagrant destroy failed (see {self.log(guest)}); sweeping with virsh")
+            if self.settings.provider == "libvirt":
+                sweep(guest.name)
+        if SETTINGS_FILE.exists():
+            saved = json.loads(SETTINGS_FILE.read_text())
+            names = {g.name for g in doomed}
+            saved["guests"] = [m for m in saved.get("guests", []) if m["name"] not in names]
+            if saved["guests"]:
+                SETTINGS_FILE.write_text(json.dumps(saved, indent=2) + "\n")
+            else:
+                SETTINGS_FILE.unlink()

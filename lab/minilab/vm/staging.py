@@ -1,4 +1,5 @@
-"""What the guest gets: the runtime and one tarball per target, staged for provision.sh."""
+"""What the guest gets: the runtime and one tarball per target, staged for provision.sh, and the
+upload that sends a guest only what it does not have yet (a tarball's content key beside it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import tarfile
 from pathlib import Path
 
 from .. import targets as lab_targets
-from .settings import REPO, Settings, say
+from .settings import LAB_DIR, REPO, Settings, say
+
+GUEST_STAGE = "/tmp/minilab-stage"
+GUEST_ROOTFS_DIR = "/srv/minilab/rootfs"  # where provision.sh unpacks, with .<id>.key beside each
 
 
 def target_tarball(rootfs: str) -> Path:
@@ -42,6 +46,35 @@ def stage(settings: Settings, specs: list[tuple[str, str, str]]) -> list[lab_tar
                 tar.add(target.rootfs, arcname=".")
             os.replace(tmp, cached)
         link_or_copy(cached, root / "rootfs" / f"{target.id}.tar")
+        # the materialized tree's name carries its content key: a guest that has this key unpacked
+        # needs neither the upload nor the unpacking (sha256 of the tarball under TCG costs seconds)
+        (root / "rootfs" / f"{target.id}.key").write_text(Path(target.rootfs).name + "\n")
         built.append(target)
         say(f"staged {target.id} ({target.source})")
     return built
+
+
+def upload(host, settings: Settings) -> str:  # noqa: ANN001 - a hosts.SshHost
+    """Send provision.sh, the runtime and the stage's tarballs that this guest lacks (by content key)
+    over SFTP. → a short account for the progress line."""
+    root = Path(settings.stage)
+    keys = {p.stem: p.read_text().strip() for p in sorted((root / "rootfs").glob("*.key"))}
+    have = host.run(["sh", "-c", f"cd {GUEST_ROOTFS_DIR} 2>/dev/null && grep -H . .*.key || true"]).stdout
+    present = {}
+    for line in have.splitlines():
+        name, _, key = line.partition(":")
+        present[name.removeprefix(".").removesuffix(".key")] = key.strip()
+    wanted = [name for name, key in keys.items() if present.get(name) != key]
+    r = host.run(["sh", "-c", f"rm -rf {GUEST_STAGE} && mkdir -p {GUEST_STAGE}/rootfs && chmod 700 {GUEST_STAGE}"])
+    if r.rc != 0:
+        raise OSError(f"cannot make {GUEST_STAGE} on {host.name}: {r.stderr.strip()}")
+    files = [(LAB_DIR / "provision.sh", "/tmp/minilab-provision.sh")]
+    runtime = root / "runtime"
+    files += [(p, f"{GUEST_STAGE}/{p.relative_to(root)}") for p in sorted(runtime.rglob("*")) if p.is_file()]
+    files += [(root / "rootfs" / f"{name}.key", f"{GUEST_STAGE}/rootfs/{name}.key") for name in keys]
+    files += [(root / "rootfs" / f"{name}.tar", f"{GUEST_STAGE}/rootfs/{name}.tar") for name in wanted]
+    dirs = sorted({str(Path(remote).parent) for _, remote in files})
+    host.run(["sh", "-c", f"mkdir -p {' '.join(dirs)} && chown -R {host.user} {GUEST_STAGE}"])
+    host.send_files(files)
+    sent = ", ".join(wanted) if wanted else "none"
+    return f"{len(keys)} targets, uploaded {len(wanted)} ({sent})"

@@ -44,6 +44,12 @@ def test_unit_and_lint_need_no_lab_packages() -> None:
     assert "nodejs" in hostsetup.plan(BOOKWORM, "amd64", ["lint"], have_npm=False).packages
 
 
+def test_unit_gets_a_headless_browser_for_the_matrix_page() -> None:
+    assert "chromium" in hostsetup.plan(BOOKWORM, "amd64", ["unit-3.11"], have_npm=True).packages
+    assert "chromium-browser" in hostsetup.plan(JAMMY, "amd64", ["unit"], have_npm=True).packages
+    assert "chromium" not in hostsetup.plan(BOOKWORM, "amd64", ["lint"], have_npm=True).packages
+
+
 @pytest.mark.parametrize("distro", [BOOKWORM, JAMMY, NOBLE])
 def test_host_lab_on_amd64_gets_the_arm64_cross_compiler(distro: Distro) -> None:
     packages = hostsetup.plan(distro, "amd64", ["e2e_local"], have_npm=True).packages

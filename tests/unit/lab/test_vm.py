@@ -13,11 +13,32 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {"MINILAB_BOX": "offline", "MINILAB_CPUS": "4", "MINILAB_SSH_PORT": "2299",
                         "MINILAB_NET": "loopback", "MINILAB_DRIVER": "qemu"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MINILAB_GUESTS", raising=False)
+    monkeypatch.delenv("MINILAB_CGROUP", raising=False)
     s = vm.Settings.from_env()
-    assert (s.box, s.cpus, s.ssh_port, s.net, s.driver, s.memory) == ("offline", 4, 2299, "loopback", "qemu", 2048)
-    env = s.vagrant_env("minilab/bookworm-v2-x")
-    assert env["MINILAB_BOX"] == "minilab/bookworm-v2-x" and env["MINILAB_SSH_PORT"] == "2299"
-    assert "MINILAB_BOX" not in vm.Settings().vagrant_env("")  # the Vagrantfile's Ubuntu default
+    assert (s.cpus, s.ssh_port, s.net, s.driver, s.memory) == (4, 2299, "loopback", "qemu", 2048)
+    # offline: both Debian guests, each its own ssh forward
+    assert [(g.name, g.box, g.cgroup, s.port(g)) for g in s.guests] == [
+        ("debian-v2", "offline", "v2", 2299), ("debian-v1", "offline", "v1", 2300)]  # fmt: skip
+    made = s.for_vagrantfile({"debian-v2": "minilab/bookworm-v2-x", "debian-v1": "minilab/bookworm-v1-y"})
+    assert [(m["name"], m["box"], m["ssh_port"]) for m in made["guests"]] == [
+        ("debian-v2", "minilab/bookworm-v2-x", 2299), ("debian-v1", "minilab/bookworm-v1-y", 2300)]  # fmt: skip
+    assert made["cpus"] == 4 and made["net"] == "loopback"
+
+
+@pytest.mark.parametrize(("env", "guests"), [
+    ({}, ["ubuntu-22.04"]),  # with internet: Ubuntu 22.04, the mission's machine
+    ({"MINILAB_BOX": "offline", "MINILAB_CGROUP": "v1"}, ["debian-v1"]),  # the nightly's one-guest jobs
+    ({"MINILAB_GUESTS": "debian-v1, ubuntu-22.04"}, ["debian-v1", "ubuntu-22.04"]),
+    ({"MINILAB_BOX": "my/box", "MINILAB_VM_NAME": "mine"}, ["mine"]),
+])  # fmt: skip
+def test_guests_picked_from_the_environment(env: dict[str, str], guests: list[str]) -> None:
+    assert [g.name for g in vm.guests_from_env(env)] == guests
+
+
+def test_an_unknown_guest_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(vm.LabError, match="unknown guest debian-v3; known: debian-v2, debian-v1, ubuntu-22.04"):
+        vm.guests_from_env({"MINILAB_GUESTS": "debian-v3"})
 
 
 def test_specs_carry_the_source_decision(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +63,7 @@ class InterruptedLab:
     def up(self):  # noqa: ANN201
         raise KeyboardInterrupt
 
-    def destroy(self) -> None:
+    def destroy(self, guests: list | None = None) -> None:
         self.destroyed += 1
 
     def load(self) -> None:
@@ -61,6 +82,23 @@ def test_ctrl_c_applies_the_destroy_policy(monkeypatch: pytest.MonkeyPatch, poli
     lab = InterruptedLab()
     assert vm.run_e2e(lab, [], policy, []) == 130  # type: ignore[arg-type]
     assert lab.destroyed == destroyed
+
+
+def test_junit_is_split_per_guest(tmp_path: Path) -> None:
+    from minilab import junit
+
+    (tmp_path / "all.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.e2e.test_oom" name="test_hog[debian-v1-amd64-alpine-like]"/>'
+        '<testcase classname="tests.e2e.test_oom" name="test_hog[debian-v2-amd64-alpine-like]"><failure/></testcase>'
+        '<testcase classname="tests.e2e.test_lab" name="test_provisioning_twice_changes_nothing[debian-v2]"/>'
+        '<testcase classname="tests.e2e.test_oom" name="test_hog[debian-v2-arm64-alpine-like-rootless]">'
+        "<skipped/></testcase></testsuite></testsuites>"
+    )
+    counts = junit.split_by_host(tmp_path / "all.xml", ["debian-v2", "debian-v1"], tmp_path)
+    assert counts == {"debian-v2": {"tests": 3, "failures": 1, "errors": 0, "skipped": 1},
+                      "debian-v1": {"tests": 1, "failures": 0, "errors": 0, "skipped": 0}}  # fmt: skip
+    assert len(junit.recorded(tmp_path / "junit-e2e-debian-v1.xml")) == 1
 
 
 def test_sweep_touches_only_this_machine_and_keeps_shared_box_images_in_use() -> None:
