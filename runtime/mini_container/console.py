@@ -48,7 +48,9 @@ class RawTerminal:
         mode[2] = (mode[2] & ~(t.CSIZE | t.PARENB)) | t.CS8
         mode[3] &= ~(t.ECHO | t.ICANON | t.IEXTEN | t.ISIG)
         mode[6][t.VMIN], mode[6][t.VTIME] = 1, 0
-        self._termios.tcsetattr(self.fd, t.TCSAFLUSH, mode)
+        # TCSADRAIN, not TCSAFLUSH: keys typed while the container starts reach it (ssh and runc
+        # keep type-ahead too; a flush lost the first command typed into a slow-starting shell)
+        self._termios.tcsetattr(self.fd, t.TCSADRAIN, mode)
         return self
 
     def __exit__(self, *exc: object) -> None:

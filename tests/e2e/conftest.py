@@ -2,7 +2,8 @@
 runtime runner that gives every test its own cgroup parent and checks that nothing is left behind.
 
 MINILAB_BACKEND=local (this machine, the default) or ssh: MINILAB_SSH_HOSTS names the hosts (aliases
-in the MINILAB_SSH_CONFIG file; the lab driver writes both for its guests). Every test runs on every
+in the MINILAB_SSH_CONFIG file; the lab driver writes both for its guests; MINILAB_SSH_USER=root logs
+in as root instead of the config's user, which then needs sudo). Every test runs on every
 host, once per target: the columns are `<host>-<arch>-<label>[-rootless]`, and on several hosts each
 test goes to an xdist group of its host (`--dist loadgroup`), so a worker keeps to one host.
 
@@ -77,7 +78,7 @@ def _make_host(name: str) -> Host:
     if _backend() == "local":
         return LocalHost()
     config = Path(os.environ["MINILAB_SSH_CONFIG"]).read_text()
-    return SshHost.from_ssh_config(config, name, label=name)
+    return SshHost.from_ssh_config(config, name, label=name, user=os.environ.get("MINILAB_SSH_USER") or None)
 
 
 def _close(host: Host) -> None:

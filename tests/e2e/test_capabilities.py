@@ -63,10 +63,12 @@ def test_chown_is_refused_after_drop_all(mc) -> None:
 def test_reading_anothers_file_needs_dac_override(mc) -> None:
     # a file of mode 000: root reads it only through CAP_DAC_OVERRIDE (a rootless root too, in its
     # user namespace, for a file it owns)
-    read = "echo secret > /tmp/locked && chmod 000 /tmp/locked && su_read=$(cat /tmp/locked) && echo $su_read"
-    control = mc.sh(f"{read}; rm -f /tmp/locked")
+    # a name of this test's own: the rootfs is shared with every other test of this target
+    f = f"/tmp/locked-{mc.parent}"
+    read = f"echo secret > {f} && chmod 000 {f} && su_read=$(cat {f}) && echo $su_read"
+    control = mc.sh(f"{read}; rm -f {f}")
     assert control.stdout.strip() == "secret", control
-    r = mc.sh(f"{read}; rm -f /tmp/locked", "--cap-drop", "ALL")
+    r = mc.sh(f"{read}; rm -f {f}", "--cap-drop", "ALL")
     assert "secret" not in r.stdout and "Permission denied" in r.stderr, r
 
 

@@ -40,14 +40,21 @@ def test_not_executable_is_126(mc) -> None:
 
 @pytest.fixture
 def no_s390x_handler(host):
-    """Hosts where systemd registers every qemu-user handler have one for s390x: disable it meanwhile."""
+    """Hosts where systemd registers every qemu-user handler have one for s390x: disable it meanwhile.
+    One test at a time per host holds it (a lock held by a process on the host under test): another
+    worker's teardown would otherwise enable it again in the middle of this test."""
     entry = "/proc/sys/fs/binfmt_misc/qemu-s390x"
-    enabled = host.run(["sh", "-c", f"head -1 {entry} 2>/dev/null"]).stdout.strip() == "enabled"
-    if enabled:
-        host.run(["sh", "-c", f"echo 0 > {entry}"])
-    yield
-    if enabled:
-        host.run(["sh", "-c", f"echo 1 > {entry}"])
+    script = (
+        f'on=; [ "$(head -1 {entry} 2>/dev/null)" = enabled ] && on=1 && echo 0 > {entry}; '
+        f'echo held; read _; [ -z "$on" ] || echo 1 > {entry}'
+    )
+    holder = host.start(["flock", "/tmp/minilab-s390x-handler.lock", "sh", "-c", script])
+    try:
+        assert holder.readline(timeout=300) == "held", holder.err
+        yield
+    finally:
+        holder.write(b"\n")
+        holder.wait(timeout=60)
 
 
 def test_foreign_binary_without_binfmt_is_126_and_names_qemu(mc, host, no_s390x_handler) -> None:

@@ -84,14 +84,21 @@ def test_attach_warm_up_moves_the_runtime_nowhere(mc) -> None:
     assert (r.rc, r.stdout.split()) == (0, ["True", "True", "True"]), r
 
 
-def typed(p, steps: list[bytes]) -> tuple[int, str]:
-    """Type each step on the process's terminal, a second apart; → its exit code and what the
-    terminal showed."""
-    p.pump(1.5)
+PROMPT = b"# "  # root's prompt in busybox ash and dash alike
+
+
+def typed(p, steps: list[bytes], prompt: bytes | None = PROMPT) -> tuple[int, str]:
+    """Type each step on the process's terminal as a person would: a command line once the shell's
+    prompt is back (an emulated shell in a software-emulated guest takes seconds to start), a
+    control character a moment after the command before it. prompt=None: the prompt does not show
+    on the terminal (stdout elsewhere), just type. → its exit code and what the terminal showed."""
     for step in steps:
+        if step.endswith(b"\n") and prompt is not None:
+            p.expect(prompt, timeout=120)
+        else:
+            p.pump(1.5)
         p.write(step)
-        p.pump(1.5)
-    r = p.wait(timeout=60)  # until the runtime lets go of the terminal
+    r = p.wait(timeout=120)  # until the runtime lets go of the terminal
     return r.rc, r.stdout
 
 
@@ -102,8 +109,18 @@ def test_a_terminal_gets_a_pty_of_its_own(mc) -> None:
     assert "not a tty" not in shown
 
 
+def test_keys_typed_while_the_container_starts_reach_it(mc) -> None:
+    """Type-ahead: a command typed at once, before the runtime has set up the terminal, still runs
+    (as with ssh and runc); setting raw mode with TCSAFLUSH used to throw it away."""
+    p = mc.start(None, pty=(ROWS, COLS))
+    p.write(b"echo typed-$((6*7)); exit 4\n")
+    r = p.wait(timeout=120)
+    assert r.rc == 4 and "typed-42" in r.stdout, r
+
+
 def test_ctrl_c_on_the_terminal_interrupts_the_foreground_command(mc) -> None:
-    code, shown = typed(mc.start(None, pty=(ROWS, COLS)), [b"sleep 60\n", b"\x03", b"echo status=$?; exit 3\n"])
+    p = mc.start(None, pty=(ROWS, COLS))
+    code, shown = typed(p, [b"sleep 60\n", b"\x03", b"echo status=$?; exit 3\n"])
     assert code == 3 and "status=130" in shown, shown
 
 
@@ -113,7 +130,7 @@ def test_the_callers_terminal_is_not_the_containers(mc) -> None:
     host's shell. Control: the same field of a host process on that terminal is not 0."""
     out = f"{mc.tmp}/stdout"
     p = mc.start(None, pty=(ROWS, COLS), redirect=f">{out}")
-    code, shown = typed(p, [b"cut -d' ' -f7 /proc/self/stat; exit 0\n"])
+    code, shown = typed(p, [b"cut -d' ' -f7 /proc/self/stat; exit 0\n"], prompt=None)
     assert (code, mc.host.run(["cat", out]).stdout) == (0, "0\n"), shown
     control = mc.host.start(["sh", "-c", "cut -d' ' -f7 /proc/self/stat"], pty=(ROWS, COLS))
     mc.spawned.append(control)

@@ -46,6 +46,7 @@ def run_e2e(lab: Lab, specs: list[tuple[str, str, str]], policy: str, pytest_arg
             "MINILAB_BACKEND": "ssh",
             "MINILAB_SSH_CONFIG": str(OUT / "vm-ssh-config"),
             "MINILAB_SSH_HOSTS": ",".join(names),
+            "MINILAB_SSH_USER": "root",  # provision.sh lets root in with the vagrant key: no sudo per command
             "MINILAB_HOST_TIMES": json.dumps(times),
             "MINILAB_RESOLVED_TARGETS": ",".join(f"{t.arch}:{t.kind}:{t.source}" for t in built),
             # a software-emulated guest starts a run in about a second: a smaller soak (it reports its time)

@@ -90,3 +90,40 @@ def test_readline_from_a_process_that_ends_silently_says_so() -> None:
     p = LocalHost().start(["true"])
     with pytest.raises(EOFError, match="ended without a line"):
         p.readline(timeout=10)
+
+
+def test_leftovers_are_found_and_removed_on_every_hierarchy_with_their_processes(tmp_path: Path) -> None:
+    """Real cgroups on this host: a parent on each hierarchy with a child, one holding a process; the
+    end-of-test check lists the children, kills the process and removes everything under the name."""
+    import time
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root: makes real cgroups")
+    parent = f"mc-test-unit-{os.getpid()}"
+    roots = [
+        r
+        for r in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup")
+        if Path(r, "cgroup.procs").exists()
+    ]
+    made = [Path(r, parent, "box") for r in roots]
+    for d in made:
+        d.mkdir(parents=True)
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        (made[0] / "cgroup.procs").write_text(str(victim.pid))
+        host = LocalHost()
+        assert sorted(host.cgroup_leftovers(parent)) == sorted(map(str, made))
+        state = host.end_test(str(tmp_path / "scratch"), parent, str(tmp_path / "rootfs"), None)
+        assert sorted(state.leftovers) == sorted(map(str, made)), state
+        deadline = time.monotonic() + 10
+        while victim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert victim.poll() is not None, "the process in the left-over cgroup still runs"
+        assert not any(Path(r, parent).exists() for r in roots) and host.cgroup_leftovers(parent) == []
+    finally:
+        victim.kill()
+        victim.wait()
+        for d in made:
+            for path in (d, d.parent):
+                if path.exists():
+                    path.rmdir()
