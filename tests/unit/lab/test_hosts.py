@@ -60,7 +60,9 @@ def test_begin_test_makes_a_scratch_directory_and_reads_mounts(tmp_path: Path) -
 def test_a_started_process_is_held_signalled_and_waited_for() -> None:
     import signal
 
-    p = LocalHost().start(["sh", "-c", "trap 'echo term; exit 9' TERM; echo $$; read x; echo got $x; sleep 30 & wait"])
+    p = LocalHost().start(
+        ["sh", "-c", "trap 'echo term; exit 9' TERM; echo $$; read x; echo got $x; while :; do sleep 0.1; done"]
+    )
     assert int(p.readline()) == p.pid  # the PID is the process's own on this host
     p.write(b"hello\n")
     assert p.readline() == "got hello"
