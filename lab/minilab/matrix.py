@@ -105,7 +105,7 @@ def render(records: list[Record], columns: list[Column], times: dict[str, dict[s
 COLOURS = {"passed": "#c8f0c8", "failed": "#f4b0b0", "skipped": "#f0e4a8", "error": "#f0a0e0"}
 STYLE = (
     "body{font:13px sans-serif;margin:16px} table{border-collapse:collapse} th,td{border:1px solid #999;"
-    "padding:3px 6px;vertical-align:top} th{background:#eee;font-weight:normal} th b{display:block}"
+    "padding:3px 6px;vertical-align:top} th{background:#eee;font-weight:normal;min-width:7em} th b{display:block}"
     "td.scenario{font-family:monospace;white-space:nowrap} pre{background:#f6f6f6;padding:8px;"
     "overflow-x:auto;border-left:4px solid #d66} a{color:#600}"
     + "".join(f"td.{k}{{background:{v}}}" for k, v in COLOURS.items())

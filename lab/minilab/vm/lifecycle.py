@@ -87,11 +87,14 @@ class Lab:
         for guest in self.settings.guests:  # one at a time: `vagrant box add` of a shared box must not race
             self.boxes[guest.name] = self._box_name(guest)
         self.save_settings()
+        # once, before the threads: `vagrant status` reads every machine, and one that another
+        # thread is booting is locked (status then fails)
+        states = {s.name: s.state for s in self._vagrant(self.settings.guests[0]).status()}
         results: dict[str, Up | BaseException] = {}
 
         def bring_up(guest: Guest) -> None:
             try:
-                results[guest.name] = self._up_one(guest)
+                results[guest.name] = self._up_one(guest, states.get(guest.name))
             except BaseException as e:  # noqa: BLE001 - reported below, in the caller's thread
                 results[guest.name] = e
 
@@ -111,9 +114,8 @@ class Lab:
         (OUT / "vm-ssh-config").write_text("\n".join(configs))
         return ups  # type: ignore[return-value]
 
-    def _up_one(self, guest: Guest) -> Up:
+    def _up_one(self, guest: Guest, status: str | None) -> Up:
         v = self._vagrant(guest)
-        status = {s.name: s.state for s in v.status()}.get(guest.name)
         started = time.monotonic()
         boot = 0.0
         try:
