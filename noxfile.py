@@ -97,10 +97,12 @@ def _lab(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=HOST_PYTHON)
 def e2e(session: nox.Session) -> None:
-    """The scenarios inside a Vagrant VM (cgroup v2): up or reuse, provision, run, destroy policy.
+    """The scenarios in the lab's Vagrant guests, all in one run: up or reuse, provision, run, one matrix,
+    destroy policy per guest.
 
-    MINILAB_VM_TARGETS (default amd64:alpine,arm64:alpine), MINILAB_DESTROY=never|passing|always,
-    MINILAB_BOX (a box name, or "offline"), MINILAB_NET=loopback, MINILAB_DRIVER=qemu; see README.
+    MINILAB_GUESTS (debian-v2,debian-v1 with MINILAB_BOX=offline, else ubuntu-22.04), MINILAB_VM_TARGETS
+    (default amd64:alpine,arm64:alpine), MINILAB_DESTROY=never|passing|always, MINILAB_NET=loopback,
+    MINILAB_DRIVER=qemu; see docs/vm-lab.md.
     """
     _lab(session, "e2e", "--", *session.posargs)
 
