@@ -32,7 +32,10 @@ nox.options.sessions = hostsetup.DEFAULT_SESSIONS
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_existing_virtualenvs = True
-LAB_DEPS = ["pytest", "pytest-xdist", "python-vagrant", "paramiko"]
+# pytest 9.2 makes pytest-xdist's --dist loadgroup ignore xdist_group (pytest-xdist#1386): the lab's
+# one-run-over-several-guests needs it (tests/e2e/conftest.py fails loudly if it is ignored)
+PYTEST = "pytest>=8,<9.2"
+LAB_DEPS = [PYTEST, "pytest-xdist", "python-vagrant", "paramiko"]
 
 
 def _checked_pytest(session: nox.Session, junit: Path, *args: str, env: dict[str, str] | None = None) -> None:
@@ -77,7 +80,7 @@ def e2e_local(session: nox.Session) -> None:
     """
     if os.geteuid() != 0:
         session.error("e2e_local needs root: it creates namespaces, mounts and cgroups")
-    session.install("pytest", "pytest-xdist")
+    session.install(PYTEST, "pytest-xdist")
     session.install("-e", ".")
     OUT.mkdir(exist_ok=True)
     junit = OUT / "junit-e2e-local.xml"

@@ -27,8 +27,13 @@ def junit_name(nodeid: str) -> tuple[str, str]:
 
 
 def recorded(junit: Path) -> set[tuple[str, str]]:
+    """(classname, name) of every result; a loadgroup suffix (`[...]@group`) is not part of the name."""
     root = ET.parse(junit).getroot()
-    return {(case.get("classname", ""), case.get("name", "")) for case in root.iter("testcase")}
+    return {(case.get("classname", ""), _without_group(case.get("name", ""))) for case in root.iter("testcase")}
+
+
+def _without_group(name: str) -> str:
+    return re.sub(r"@[\w.-]+$", "", name)
 
 
 def collected_ids(output: str) -> list[str]:
@@ -81,7 +86,7 @@ def run_checked(args: list[str], junit: Path, env: dict[str, str] | None = None,
 
 def host_of(name: str, hosts: list[str]) -> str | None:
     """The host a JUnit test name belongs to: its parameter starts with `<host>-` or is the host."""
-    _, _, params = name.partition("[")
+    _, _, params = _without_group(name).partition("[")
     params = params.rstrip("]")
     for host in sorted(hosts, key=len, reverse=True):
         if params == host or params.startswith(f"{host}-"):

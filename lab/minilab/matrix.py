@@ -8,6 +8,7 @@ host and the cgroup version read from that host.
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -40,8 +41,9 @@ class Column:
 
 
 def split_nodeid(nodeid: str, targets: list[str]) -> tuple[str, str] | None:
-    """'tests/e2e/test_oom.py::test_x[local-amd64-alpine-like]' → ('test_oom.py::test_x', 'local-amd64-alpine-like')."""
-    name, _, params = nodeid.partition("[")
+    """'tests/e2e/test_oom.py::test_x[local-amd64-alpine-like]' → ('test_oom.py::test_x', 'local-amd64-alpine-like').
+    An xdist group suffix (`...]@debian-v2-0`, --dist loadgroup) is not part of the test."""
+    name, _, params = without_group(nodeid).partition("[")
     params = params.rstrip("]")
     for target in sorted(targets, key=len, reverse=True):  # "x-rootless" before its prefix "x"
         if params == target or params.startswith(f"{target}-") or params.endswith(f"-{target}"):
@@ -49,6 +51,11 @@ def split_nodeid(nodeid: str, targets: list[str]) -> tuple[str, str] | None:
             scenario = name.rsplit("/", 1)[-1] + (f"[{rest}]" if rest else "")
             return scenario, target
     return None
+
+
+def without_group(nodeid: str) -> str:
+    """The node id without pytest-xdist's loadgroup suffix (`@<group>`)."""
+    return re.sub(r"@[\w.-]+$", "", nodeid)
 
 
 def _cells(records: list[Record]) -> dict[str, dict[str, Record]]:

@@ -144,6 +144,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              ids=_host_names())  # fmt: skip
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under --dist loadgroup a worker must see its group in each node id (`...@<host>-<slot>`):
+    pytest 9.2 silently stopped that (pytest-xdist#1386), and a host's root and rootless columns then
+    ran at once on the same rootfs. Fail loudly rather than run ungrouped."""
+    config = session.config
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if ungrouped:
+        message = (
+            f"--dist loadgroup ignores xdist_group with pytest {pytest.__version__} (pytest-xdist#1386): "
+            f"{ungrouped[0]} has no group; install pytest<9.2"
+        )
+        print(f"minilab: {message}", file=sys.__stderr__, flush=True)  # a worker's exception alone is not shown
+        raise pytest.UsageError(message)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # a teardown that fails (something left behind) turns the cell into an error: the last word wins
     if report.when == "call" or report.failed or (report.when == "setup" and report.skipped):

@@ -53,7 +53,8 @@ def test_non_root_added_capability_is_inheritable_and_ambient_like_runc(mc) -> N
 def test_chown_is_refused_after_drop_all(mc) -> None:
     if mc.mapping == "single":
         pytest.skip("rootless with only uid 0 mapped: no other owner to give a file to, CAP_CHOWN is unobservable")
-    give_away = "touch /tmp/given && chown 1000 /tmp/given && echo given; rm -f /tmp/given"
+    f = f"/tmp/given-{mc.parent}"  # a name of this test's own: the rootfs is shared with every other test
+    give_away = f"touch {f} && chown 1000 {f} && echo given; rm -f {f}"
     control = mc.sh(give_away)  # the default set holds CAP_CHOWN
     assert control.stdout.strip() == "given", control
     r = mc.sh(give_away, "--cap-drop", "ALL")

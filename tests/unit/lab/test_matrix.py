@@ -158,3 +158,11 @@ def test_the_html_matrix_in_a_real_browser(tmp_path) -> None:  # noqa: ANN001
     links.feed(dom)
     assert links.hrefs == ["failure-1", "failure-2"], dom[:2000]
     assert links.texts == {"failure-1": "AssertionError: rc 0 != 137", "failure-2": "cgroups left behind"}
+
+
+def test_an_xdist_group_suffix_is_not_part_of_the_test() -> None:
+    nodeid = "tests/e2e/test_oom.py::test_hog[debian-v2-arm64-alpine-like-rootless]@debian-v2-1"
+    targets = ["debian-v2-arm64-alpine-like", "debian-v2-arm64-alpine-like-rootless"]
+    assert split_nodeid(nodeid, targets) == ("test_oom.py::test_hog", "debian-v2-arm64-alpine-like-rootless")
+    dotted = "ubuntu-22.04-amd64-alpine-like"
+    assert split_nodeid(f"t.py::a[{dotted}]@ubuntu-22.04-0", [dotted]) == ("t.py::a", dotted)
