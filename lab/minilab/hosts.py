@@ -18,12 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .agent import Agent, AgentGone
+from .builders import DEBIAN_ARCH
 from .processes import CommandResult, LocalProcess, Process, SshProcess
 
 __all__ = ["CommandResult", "Host", "LocalHost", "Process", "SshHost", "TestState"]
 
+# a lab guest's layout (lab/provision.sh): rootfs unpacked with .<id>.key beside each, the runtime,
+# and where the driver uploads the stage and provision.sh
 VM_ROOTFS_DIR = "/srv/minilab/rootfs"
 RUNTIME_DIR = "/opt/mini-container"
+VM_STAGE = "/tmp/minilab-stage"
+VM_PROVISION = "/tmp/minilab-provision.sh"
 DELEGATED = "/sys/fs/cgroup/minilab-rootless"  # cgroup v2 hosts: the rootless columns' user's subtree
 
 
@@ -147,7 +152,7 @@ class Host:
     def arch(self) -> str:
         """This host's Debian architecture name (amd64, arm64): what runs natively here."""
         machine = self._fact("arch", "uname -m").stdout.strip()
-        return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+        return DEBIAN_ARCH.get(machine, machine)
 
     def emulates(self, arch: str) -> bool:
         """Whether arch's binaries run here only through qemu-user (binfmt)."""
@@ -277,6 +282,7 @@ class SshHost(Host):
         self.hostname, self.port, self.user, self.key_file = hostname, port, user, key_file
         self.name = label
         self._client = None
+        self._agent_state: Agent | bool | None = None  # None: not started yet; False: none to be had
         self.ssh_config_text = ""  # the `vagrant ssh-config` it came from, when it did
 
     @classmethod
@@ -318,14 +324,12 @@ class SshHost(Host):
         return self._run_on_channel(shlex.join(argv), timeout)
 
     def _agent(self) -> Agent | None:
-        state = self.__dict__.get("_agent_state", "unset")
-        if state == "unset" or state is None:
+        if self._agent_state is None:
             try:
-                state = Agent(self)
+                self._agent_state = Agent(self)
             except AgentGone:
-                state = False  # no python3 there (or it cannot start): channels only, for good
-            self._agent_state = state
-        return state or None
+                self._agent_state = False  # no python3 there (or it cannot start): channels only, for good
+        return self._agent_state or None
 
     def _run_on_channel(self, command: str, timeout: float) -> CommandResult:
         channel = self._connect().get_transport().open_session()
@@ -392,7 +396,7 @@ class SshHost(Host):
         return f"{VM_ROOTFS_DIR}/{target_id}"  # where lab/provision.sh unpacks it
 
     def close(self) -> None:
-        self._agent_state = "unset"
+        self._agent_state = None
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -16,6 +16,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .matrix import without_group
+
 
 def junit_name(nodeid: str) -> tuple[str, str]:
     """(classname, name) as pytest's junitxml writes a node id (its mangle_test_address)."""
@@ -29,11 +31,7 @@ def junit_name(nodeid: str) -> tuple[str, str]:
 def recorded(junit: Path) -> set[tuple[str, str]]:
     """(classname, name) of every result; a loadgroup suffix (`[...]@group`) is not part of the name."""
     root = ET.parse(junit).getroot()
-    return {(case.get("classname", ""), _without_group(case.get("name", ""))) for case in root.iter("testcase")}
-
-
-def _without_group(name: str) -> str:
-    return re.sub(r"@[\w.-]+$", "", name)
+    return {(case.get("classname", ""), without_group(case.get("name", ""))) for case in root.iter("testcase")}
 
 
 def collected_ids(output: str) -> list[str]:
@@ -86,7 +84,7 @@ def run_checked(args: list[str], junit: Path, env: dict[str, str] | None = None,
 
 def host_of(name: str, hosts: list[str]) -> str | None:
     """The host a JUnit test name belongs to: its parameter starts with `<host>-` or is the host."""
-    _, _, params = _without_group(name).partition("[")
+    _, _, params = without_group(name).partition("[")
     params = params.rstrip("]")
     for host in sorted(hosts, key=len, reverse=True):
         if params == host or params.startswith(f"{host}-"):

@@ -37,6 +37,7 @@ class Process:
     def __init__(self) -> None:
         self.out, self.err = bytearray(), bytearray()
         self._read_to = 0  # readline's position in out
+        self._expect_from = 0  # expect's
         self.rc: int | None = None
 
     # transport-specific ------------------------------------------------------------------------
@@ -46,9 +47,6 @@ class Process:
         raise NotImplementedError
 
     def write(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def close_stdin(self) -> None:
         raise NotImplementedError
 
     def signal(self, sig: int) -> None:
@@ -68,7 +66,7 @@ class Process:
         """Wait until `needle` shows in the output after the previous expect (a prompt, say);
         → the output up to and including it."""
         deadline = time.monotonic() + timeout
-        start = self.__dict__.setdefault("_expect_from", 0)
+        start = self._expect_from
         while (at := self.out.find(needle, start)) < 0:
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -107,7 +105,7 @@ class Process:
         if self.rc is None:
             try:
                 self.signal(signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+            except OSError:  # ProcessLookupError: it has just ended
                 pass
             try:
                 self.wait(timeout=30)
@@ -163,10 +161,6 @@ class LocalProcess(Process):
             self._p.stdin.write(data)
             self._p.stdin.flush()
 
-    def close_stdin(self) -> None:
-        if self._p.stdin is not None:
-            self._p.stdin.close()
-
     def signal(self, sig: int) -> None:
         self._p.send_signal(sig)
 
@@ -214,9 +208,6 @@ class SshProcess(Process):
 
     def write(self, data: bytes) -> None:
         self._channel.sendall(data)
-
-    def close_stdin(self) -> None:
-        self._channel.shutdown_write()
 
     def signal(self, sig: int) -> None:
         r = self._host.run(["kill", f"-{int(sig)}", str(self.pid)])

@@ -29,12 +29,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from minilab import binfmt, targets  # noqa: E402
+from minilab import binfmt, builders, targets  # noqa: E402
 from minilab.hosts import CommandResult, Host, LocalHost, Process, SshHost  # noqa: E402
 from minilab.matrix import Column, Record, render, render_html, split_nodeid  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "out"
-MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}  # uname -m of a host that runs arch natively
+MACHINE = {arch: machine for machine, arch in builders.DEBIAN_ARCH.items()}  # uname -m of a native host
 WORKERS_PER_HOST = int(os.environ.get("MINILAB_WORKERS_PER_HOST", "2"))
 
 

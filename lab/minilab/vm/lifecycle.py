@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from .. import box as boxes
-from ..hosts import SshHost
+from ..hosts import VM_PROVISION, VM_STAGE, SshHost
 from .libvirt import LibvirtDaemons, sweep
 from .settings import LAB_DIR, OUT, SETTINGS_FILE, Guest, LabError, Settings, say
 from .staging import upload
@@ -38,7 +38,6 @@ class Up:
 
     guest: Guest
     host: SshHost
-    headline: str  # the guest's motd headline: "mini-container lab VM (x86_64, cgroup v2)"
     boot_seconds: float  # 0 when a running guest was reused
     provision_seconds: float
 
@@ -70,9 +69,6 @@ class Lab:
 
     def save_settings(self) -> None:
         SETTINGS_FILE.write_text(json.dumps(self.settings.for_vagrantfile(self.boxes), indent=2) + "\n")
-
-    def ssh_config_file(self) -> str:
-        return str(OUT / "vm-ssh-config")
 
     def up(self) -> list[Up]:
         """Boot (or reuse) every guest at once, then provision each; → one Up per guest, in order."""
@@ -129,7 +125,6 @@ class Lab:
                 say(f"{guest.name}: booted in {boot:.0f}s")
             config = _not_ready_retry(lambda: v.ssh_config(vm_name=guest.name), f"{guest.name}: ssh-config")
             host = SshHost.from_ssh_config(config, guest.name, label=guest.name)
-            host.ssh_config_text = config
             self._wait_for_ssh(host)
         except subprocess.CalledProcessError as e:
             raise LabError(
@@ -139,14 +134,14 @@ class Lab:
         started = time.monotonic()
         report = upload(host, self.settings)
         say(f"{guest.name}: provisioning (lab/provision.sh): {report}")
-        r = host.run(["bash", "/tmp/minilab-provision.sh", "/tmp/minilab-stage"], timeout=1800)
+        r = host.run(["bash", VM_PROVISION, VM_STAGE], timeout=1800)
         if r.rc != 0:
             raise LabError(f"provision.sh failed ({r.rc}): {(r.stdout + r.stderr).strip()[-800:]}")
         provisioned = time.monotonic() - started
         headline = host.run(["sh", "-c", "head -1 /etc/motd"]).stdout.strip()
         changes = [line.removeprefix("provision: ") for line in r.stdout.splitlines() if line.startswith("provision:")]
         say(f"{guest.name}: provisioned in {provisioned:.0f}s: {headline} ({'; '.join(changes)})")
-        return Up(guest, host, headline, boot, provisioned)
+        return Up(guest, host, boot, provisioned)
 
     @staticmethod
     def _wait_for_ssh(host: SshHost, attempts: int = 60) -> None:

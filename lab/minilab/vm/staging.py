@@ -9,10 +9,8 @@ import tarfile
 from pathlib import Path
 
 from .. import targets as lab_targets
+from ..hosts import VM_PROVISION, VM_ROOTFS_DIR, VM_STAGE
 from .settings import LAB_DIR, REPO, Settings, say
-
-GUEST_STAGE = "/tmp/minilab-stage"
-GUEST_ROOTFS_DIR = "/srv/minilab/rootfs"  # where provision.sh unpacks, with .<id>.key beside each
 
 
 def target_tarball(rootfs: str) -> Path:
@@ -59,22 +57,22 @@ def upload(host, settings: Settings) -> str:  # noqa: ANN001 - a hosts.SshHost
     over SFTP. → a short account for the progress line."""
     root = Path(settings.stage)
     keys = {p.stem: p.read_text().strip() for p in sorted((root / "rootfs").glob("*.key"))}
-    have = host.run(["sh", "-c", f"cd {GUEST_ROOTFS_DIR} 2>/dev/null && grep -H . .*.key || true"]).stdout
+    have = host.run(["sh", "-c", f"cd {VM_ROOTFS_DIR} 2>/dev/null && grep -H . .*.key || true"]).stdout
     present = {}
     for line in have.splitlines():
         name, _, key = line.partition(":")
         present[name.removeprefix(".").removesuffix(".key")] = key.strip()
     wanted = [name for name, key in keys.items() if present.get(name) != key]
-    r = host.run(["sh", "-c", f"rm -rf {GUEST_STAGE} && mkdir -p {GUEST_STAGE}/rootfs && chmod 700 {GUEST_STAGE}"])
+    r = host.run(["sh", "-c", f"rm -rf {VM_STAGE} && mkdir -p {VM_STAGE}/rootfs && chmod 700 {VM_STAGE}"])
     if r.rc != 0:
-        raise OSError(f"cannot make {GUEST_STAGE} on {host.name}: {r.stderr.strip()}")
-    files = [(LAB_DIR / "provision.sh", "/tmp/minilab-provision.sh")]
+        raise OSError(f"cannot make {VM_STAGE} on {host.name}: {r.stderr.strip()}")
+    files = [(LAB_DIR / "provision.sh", VM_PROVISION)]
     runtime = root / "runtime"
-    files += [(p, f"{GUEST_STAGE}/{p.relative_to(root)}") for p in sorted(runtime.rglob("*")) if p.is_file()]
-    files += [(root / "rootfs" / f"{name}.key", f"{GUEST_STAGE}/rootfs/{name}.key") for name in keys]
-    files += [(root / "rootfs" / f"{name}.tar", f"{GUEST_STAGE}/rootfs/{name}.tar") for name in wanted]
+    files += [(p, f"{VM_STAGE}/{p.relative_to(root)}") for p in sorted(runtime.rglob("*")) if p.is_file()]
+    files += [(root / "rootfs" / f"{name}.key", f"{VM_STAGE}/rootfs/{name}.key") for name in keys]
+    files += [(root / "rootfs" / f"{name}.tar", f"{VM_STAGE}/rootfs/{name}.tar") for name in wanted]
     dirs = sorted({str(Path(remote).parent) for _, remote in files})
-    host.run(["sh", "-c", f"mkdir -p {' '.join(dirs)} && chown -R {host.user} {GUEST_STAGE}"])
+    host.run(["sh", "-c", f"mkdir -p {' '.join(dirs)} && chown -R {host.user} {VM_STAGE}"])
     host.send_files(files)
     sent = ", ".join(wanted) if wanted else "none"
     return f"{len(keys)} targets, uploaded {len(wanted)} ({sent})"
